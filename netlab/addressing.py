@@ -1,0 +1,278 @@
+"""Deterministic address allocation.
+
+Rules (documented in docs/topology.md, "Addressing"):
+- Explicit subnets and addresses always win and are never handed out again.
+- A segment without a subnet takes one from its addresses' prefix, else the next free
+  /24 (switch) or /30 (node-to-node link) of the pool, switches first in file order,
+  then links in file order. IPv6 likewise with /64s.
+- On a switch, routers get the first free addresses, then hosts, each sorted by node
+  name then interface; on a node-to-node link the first endpoint gets the first address.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import networkx as nx
+
+from netlab.errors import Problems
+from netlab.model import TopologyFile
+
+Net = ipaddress.IPv4Network | ipaddress.IPv6Network
+Iface = ipaddress.IPv4Interface | ipaddress.IPv6Interface
+
+
+@dataclass
+class Member:
+    node: str
+    ifname: str
+    kind: str  # host | router
+    path: str  # key path of this member's explicit addresses, for messages
+    explicit: list[Iface] = field(default_factory=list)
+
+
+@dataclass
+class Segment:
+    id: str  # switch name or "links[N]"
+    switch: str | None
+    path: str  # key path of the segment's subnet key
+    members: list[Member] = field(default_factory=list)
+    subnet: dict[int, Net] = field(default_factory=dict)  # family (4/6) -> subnet
+
+
+@dataclass
+class Addressing:
+    segments: dict[str, Segment]
+    addresses: dict[tuple[str, str], list[Iface]]  # (node, ifname) -> v4 first, then v6
+
+    def segment_of(self, node: str, ifname: str) -> Segment:
+        for seg in self.segments.values():
+            for m in seg.members:
+                if m.node == node and m.ifname == ifname:
+                    return seg
+        raise KeyError((node, ifname))
+
+
+def _family(x: Net | Iface) -> int:
+    return x.version
+
+
+def _node_v6(tf: TopologyFile, node: str) -> bool:
+    n = tf.nodes[node]
+    return tf.defaults.ipv6 if n.ipv6 is None else n.ipv6
+
+
+def _has_prefix(iface: Iface) -> bool:
+    # A bare address parses as /32 (/128): it then takes its segment's prefix length.
+    return iface.network.prefixlen != iface.max_prefixlen
+
+
+def _segments(tf: TopologyFile, g: nx.MultiGraph, problems: Problems) -> dict[str, Segment]:
+    segs: dict[str, Segment] = {
+        name: Segment(name, name, f"switches.{name}.subnet") for name in tf.switches
+    }
+    for _, _, data in sorted(g.edges(data=True), key=lambda e: e[2]["link"]):
+        i = data["link"]
+        link = tf.links[i]
+        a, b = data["ends"]
+        seg_id = data["segment"]
+        if seg_id not in segs:
+            segs[seg_id] = Segment(seg_id, None, f"links[{i}].subnet")
+        seg = segs[seg_id]
+        node_ends = [e for e in (a, b) if not e.is_switch]
+        given = link.addresses
+        if given is not None and len(given) != len(node_ends):
+            problems.error(
+                f"links[{i}].addresses",
+                f"{len(given)} address entries for {len(node_ends)} node endpoint(s)",
+                "give exactly one entry per node endpoint, in the order of endpoints",
+            )
+            given = None
+        if seg.switch is not None:
+            for key in ("subnet", "subnet6"):
+                if getattr(link, key) is not None:
+                    problems.error(
+                        f"links[{i}].{key}",
+                        f"this link ends on switch {seg.switch!r}; its subnet belongs to the switch",
+                        f"set switches.{seg.switch}.{key} instead",
+                    )
+        for k, end in enumerate(node_ends):
+            entry = given[k] if given is not None else []
+            explicit = entry if isinstance(entry, list) else [entry]
+            seg.members.append(
+                Member(end.name, end.ifname, tf.nodes[end.name].kind,
+                       f"links[{i}].addresses[{k}]", list(explicit))
+            )
+    return segs
+
+
+def _explicit_subnet(tf: TopologyFile, seg: Segment, family: int) -> Net | None:
+    key = "subnet" if family == 4 else "subnet6"
+    if seg.switch is not None:
+        return getattr(tf.switches[seg.switch], key)
+    link = tf.links[int(seg.id[len("links["):-1])]
+    return getattr(link, key)
+
+
+def _pool(tf: TopologyFile, seg: Segment, family: int) -> tuple[str, Net, int]:
+    lan = seg.switch is not None
+    if family == 4:
+        return ("pools.lan", tf.pools.lan, 24) if lan else ("pools.p2p", tf.pools.p2p, 30)
+    return ("pools.lan6", tf.pools.lan6, 64) if lan else ("pools.p2p6", tf.pools.p2p6, 64)
+
+
+def _free(pool: Net, prefix: int, taken: list[tuple[Net, str]]) -> Iterator[Net]:
+    if prefix < pool.prefixlen:
+        return
+    for cand in pool.subnets(new_prefix=prefix):
+        if not any(cand.overlaps(t) for t, _ in taken):
+            yield cand
+
+
+def _wants(tf: TopologyFile, seg: Segment, family: int) -> bool:
+    if family == 4:
+        return True
+    if _explicit_subnet(tf, seg, 6) is not None:
+        return True
+    return any(
+        _node_v6(tf, m.node) or any(_family(x) == 6 for x in m.explicit) for m in seg.members
+    )
+
+
+def assign(tf: TopologyFile, g: nx.MultiGraph, problems: Problems) -> Addressing:
+    segs = _segments(tf, g, problems)
+    taken: list[tuple[Net, str]] = []  # (subnet, key path that holds it)
+
+    # 1. Explicit and inferred subnets, checked for overlaps.
+    for family in (4, 6):
+        for seg in segs.values():
+            if not _wants(tf, seg, family):
+                continue
+            net = _explicit_subnet(tf, seg, family)
+            where = seg.path if family == 4 else seg.path + "6"
+            if net is None:
+                inferred = {
+                    (x.network, m.path) for m in seg.members for x in m.explicit
+                    if _family(x) == family and _has_prefix(x)
+                }
+                nets = sorted({n for n, _ in inferred})
+                if len(nets) > 1:
+                    problems.error(
+                        sorted(p for _, p in inferred)[-1],
+                        f"addresses on segment {seg.id} are in different subnets: "
+                        + ", ".join(str(n) for n in nets),
+                        "put every address of one segment in one subnet",
+                    )
+                if nets:
+                    net = nets[0]
+                    where = sorted(p for _, p in inferred)[0]
+            if net is None:
+                continue
+            clash = next((p for t, p in taken if t.overlaps(net)), None)
+            if clash is not None:
+                problems.error(
+                    where, f"subnet {net} overlaps the subnet of {clash}",
+                    "give every segment its own subnet",
+                )
+            taken.append((net, where))
+            seg.subnet[family] = net
+
+    # 2. Pool allocation, switches first (file order), then links (file order).
+    for family in (4, 6):
+        cursors: dict[str, Iterator[Net]] = {}
+        for seg in segs.values():
+            if family in seg.subnet or not _wants(tf, seg, family):
+                continue
+            key, pool, prefix = _pool(tf, seg, family)
+            cursor = cursors.setdefault(key, _free(pool, prefix, taken))
+            net = next(cursor, None)
+            if net is None:
+                problems.error(
+                    key,
+                    f"pool {pool} has no free /{prefix} left for segment {seg.id}",
+                    f"use a larger {key}, or set {seg.path if family == 4 else seg.path + '6'}",
+                )
+                continue
+            taken.append((net, key))
+            seg.subnet[family] = net
+
+    # 3. Addresses: explicit ones first, then the next free address in a stable order.
+    result: dict[tuple[str, str], list[Iface]] = {}
+    owner: dict[ipaddress.IPv4Address | ipaddress.IPv6Address, str] = {}
+    for seg in segs.values():
+        for m in seg.members:
+            result[(m.node, m.ifname)] = []
+    for seg in segs.values():
+        for m in seg.members:
+            for x in m.explicit:
+                net = seg.subnet.get(_family(x))
+                if net is None:
+                    continue
+                iface = ipaddress.ip_interface(f"{x.ip}/{net.prefixlen}")
+                if x.ip not in net:
+                    problems.error(
+                        m.path, f"{x.ip} is outside the segment's subnet {net}",
+                        f"pick an address inside {net}",
+                    )
+                elif _has_prefix(x) and x.network.prefixlen != net.prefixlen:
+                    problems.error(
+                        m.path, f"{x} has prefix /{x.network.prefixlen} but the subnet is {net}",
+                        f"write {x.ip}/{net.prefixlen} (or just {x.ip})",
+                    )
+                elif family_reserved(x.ip, net):
+                    problems.error(
+                        m.path, f"{x.ip} is the network or broadcast address of {net}",
+                        "pick a host address",
+                    )
+                elif x.ip in owner:
+                    problems.error(
+                        m.path, f"address {x.ip} is already used by {owner[x.ip]}",
+                        "give every interface its own address",
+                    )
+                else:
+                    owner[x.ip] = f"{m.node}:{m.ifname}"
+                    result[(m.node, m.ifname)].append(iface)
+
+    for seg in segs.values():
+        members = list(seg.members)
+        if seg.switch is not None:
+            members.sort(key=lambda m: (m.kind != "router", m.node, m.ifname))
+        for family, net in sorted(seg.subnet.items()):
+            hosts = _hosts(net)
+            for m in members:
+                if family == 6 and not _node_v6(tf, m.node):
+                    if not any(_family(x) == 6 for x in m.explicit):
+                        continue
+                if any(_family(x) == family for x in m.explicit):
+                    continue
+                ip = next((h for h in hosts if h not in owner), None)
+                if ip is None:
+                    problems.error(
+                        seg.path if family == 4 else seg.path + "6",
+                        f"subnet {net} has no address left for {m.node}:{m.ifname}",
+                        "use a larger subnet",
+                    )
+                    break
+                owner[ip] = f"{m.node}:{m.ifname}"
+                result[(m.node, m.ifname)].append(ipaddress.ip_interface(f"{ip}/{net.prefixlen}"))
+    for addrs in result.values():
+        addrs.sort(key=lambda x: x.version)
+    return Addressing(segs, result)
+
+
+def family_reserved(ip: ipaddress.IPv4Address | ipaddress.IPv6Address, net: Net) -> bool:
+    if net.version == 4 and net.prefixlen < 31:
+        return ip in (net.network_address, net.broadcast_address)
+    return net.version == 6 and ip == net.network_address and net.prefixlen < 127
+
+
+def _hosts(net: Net) -> Iterator[ipaddress.IPv4Address | ipaddress.IPv6Address]:
+    # hosts() of a /64 is lazy; never materialise it.
+    if net.version == 4:
+        yield from net.hosts()
+        return
+    start = int(net.network_address) + 1
+    for k in range(min(net.num_addresses - 1, 1 << 20)):
+        yield ipaddress.IPv6Address(start + k)

@@ -1,0 +1,87 @@
+"""Verbs that need no root: validate, plan, graph, schema."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from netlab.cli.common import friendly_errors, print_warnings
+from netlab.errors import UsageError
+
+FileArg = Annotated[Path, typer.Argument(help="Topology file (TOML).", show_default=False)]
+
+
+def validate(file: FileArg) -> None:
+    """Check a topology file; list every problem with its key and a fix (exit 2 if any)."""
+    from netlab.api import load
+
+    with friendly_errors():
+        topo = load(file)
+        print_warnings(str(file), topo.warnings)
+        p = topo.plan
+        typer.echo(
+            f"{file}: lab {p.lab!r} is valid: {len(p.nodes)} nodes, {len(p.switches)} switches,"
+            f" {len(p.veths)} links, {len(p.expect)} expectations"
+            + (f", {len(topo.warnings)} warning(s)" if topo.warnings else "")
+        )
+
+
+def plan(
+    file: FileArg,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the plan as JSON.")] = False,
+) -> None:
+    """Show everything deploy would create, without touching the system."""
+    from netlab.api import load
+    from netlab.render import plan_text
+
+    with friendly_errors():
+        topo = load(file)
+        print_warnings(str(file), topo.warnings)
+        typer.echo(topo.plan.to_json() if as_json else plan_text(topo.plan), nl=False)
+
+
+def graph(
+    file: FileArg,
+    out: Annotated[Path, typer.Option("-o", "--output", help="Output: .dot, .mmd, .svg or .png")],
+) -> None:
+    """Draw the topology: DOT, Mermaid, or SVG/PNG through Graphviz."""
+    from netlab.api import load
+    from netlab.render import to_dot, to_mermaid
+
+    with friendly_errors():
+        topo = load(file)
+        suffix = out.suffix.lower()
+        if suffix == ".dot":
+            out.write_text(to_dot(topo.graph))
+        elif suffix == ".mmd":
+            out.write_text(to_mermaid(topo.graph))
+        elif suffix in (".svg", ".png"):
+            dot = shutil.which("dot")
+            if dot is None:
+                raise UsageError(
+                    f"drawing {suffix} needs Graphviz's `dot`, which is not installed "
+                    "(Debian: apt-get install graphviz); .dot and .mmd need nothing"
+                )
+            subprocess.run([dot, f"-T{suffix[1:]}", "-o", str(out)],
+                           input=to_dot(topo.graph), text=True, check=True)
+        else:
+            raise UsageError(f"unknown output type {suffix or '(none)'!r}: "
+                             "use .dot, .mmd, .svg or .png")
+        typer.echo(f"wrote {out}")
+
+
+def schema() -> None:
+    """Print the JSON Schema of topology files (for taplo / Even Better TOML)."""
+    from netlab.schema import json_schema
+
+    typer.echo(json.dumps(json_schema(), indent=2))
+
+
+def register(app: typer.Typer) -> None:
+    for fn in (validate, plan, graph, schema):
+        app.command()(fn)

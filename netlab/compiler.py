@@ -1,0 +1,407 @@
+"""Model -> graph -> addresses -> routes -> Plan, collecting every problem on the way."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import zlib
+from dataclasses import dataclass, field
+
+import networkx as nx
+
+from netlab import addressing, graph, routing
+from netlab.errors import Problem, Problems, TopologyError, did_you_mean
+from netlab.model import TopologyFile
+from netlab.names import IFNAME_MAX, ifname_problem, lab_name_problem
+from netlab.plan import (
+    ExpectPlan,
+    Interface,
+    NatPlan,
+    NodePlan,
+    Peer,
+    Plan,
+    PortForwardPlan,
+    RoutePlan,
+    SwitchPlan,
+    SwitchPort,
+    UplinkPlan,
+    VethEnd,
+    VethPlan,
+)
+from netlab.render import nft_ruleset
+
+_SYSCTL_KEY = re.compile(r"^net(\.[A-Za-z0-9_-]+)+$")
+_SYSCTL_VALUE = re.compile(r"^[A-Za-z0-9 _.:-]*$")
+_DOMAIN = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(\.(?!-)[A-Za-z0-9-]{1,63})*\.?$")
+UPLINK_RANGE = ipaddress.IPv4Network("100.64.0.0/10")
+
+
+@dataclass
+class Compiled:
+    model: TopologyFile
+    graph: nx.MultiGraph
+    plan: Plan
+    warnings: list[Problem] = field(default_factory=list)
+
+
+def netns_name(prefix: str, name: str) -> str:
+    return f"{prefix}-{name}" if prefix else name
+
+
+def compile_topology(tf: TopologyFile, source: str) -> Compiled:
+    """Compile a validated model; raise TopologyError listing every problem found."""
+    p = Problems()
+    _check_lab(tf, p)
+    g = graph.build(tf, p)
+    addr = addressing.assign(tf, g, p)
+    routes = routing.compute(tf, g, addr, p)
+    _check_nodes(tf, g, p)
+    uplink = _uplink(tf, addr, p)
+    prefix = tf.lab.name if tf.lab.prefix is None else tf.lab.prefix
+    nodes = _node_plans(tf, g, addr, routes, prefix, uplink, p)
+    expect = _expect_plans(tf, nodes, p)
+    if p.errors:
+        raise TopologyError(source, sorted(p.items))
+    switches, veths = _wiring(tf, g, prefix, addr)
+    _annotate(g, addr)
+    plan = Plan(
+        lab=tf.lab.name, description=tf.lab.description, prefix=prefix, source=source,
+        nodes=nodes, switches=switches, veths=veths, uplink=uplink, expect=expect,
+    )
+    return Compiled(tf, g, plan, sorted(p.warnings))
+
+
+def _check_lab(tf: TopologyFile, p: Problems) -> None:
+    if (why := lab_name_problem(tf.lab.name)) is not None:
+        p.error("lab.name", why, 'use a short name such as "natgw"')
+    if tf.lab.prefix and (why := lab_name_problem(tf.lab.prefix)) is not None:
+        p.error("lab.prefix", why.replace("lab name", "prefix"), 'use a short prefix, or ""')
+    for k, domain in enumerate(tf.defaults.search):
+        if not _DOMAIN.match(domain):
+            p.error(f"defaults.search[{k}]", f"{domain!r} is not a domain name",
+                    'use a name such as "lab.test"')
+
+
+def _check_nodes(tf: TopologyFile, g: nx.MultiGraph, p: Problems) -> None:
+    for name, node in tf.nodes.items():
+        base = f"nodes.{name}"
+        ifnames = {i[0] for i in graph.interfaces(g, name)} if name in g else set()
+        if tf.uplink is not None and tf.uplink.node == name:
+            ifnames.add(tf.uplink.ifname)
+        if name in g and g.degree(name) == 0 and not (tf.uplink and tf.uplink.node == name):
+            p.warning(base, f"node {name!r} has no links; it is disconnected",
+                      f'add a [[links]] entry with endpoints = ["{name}", ...]')
+        for key, value in node.sysctl.items():
+            if not _SYSCTL_KEY.match(key) or ".." in key:
+                p.error(f"{base}.sysctl", f"{key!r} is not a network sysctl name",
+                        'use a net.* name such as "net.ipv4.conf.all.rp_filter"')
+            elif not _SYSCTL_VALUE.match(str(value)):
+                p.error(f"{base}.sysctl.{key}", f"value {value!r} has characters a sysctl"
+                        " does not take", "use a number or a plain word")
+        for k, domain in enumerate(node.search or []):
+            if not _DOMAIN.match(domain):
+                p.error(f"{base}.search[{k}]", f"{domain!r} is not a domain name",
+                        'use a name such as "lab.test"')
+        if node.nat is None:
+            continue
+        if node.kind != "router":
+            p.warning(f"{base}.nat", f"{name!r} is a host; NAT on a host only rewrites its own"
+                      " traffic", 'set kind = "router" to NAT traffic it forwards')
+        for k, ifname in enumerate(node.nat.masquerade):
+            if ifname not in ifnames:
+                p.error(f"{base}.nat.masquerade[{k}]",
+                        f"node {name!r} has no interface {ifname!r}"
+                        f"{did_you_mean(ifname, ifnames)}",
+                        "use one of: " + (", ".join(sorted(ifnames)) or "(none: link it first)"))
+        for k, fwd in enumerate(node.nat.forward):
+            path = f"{base}.nat.forward[{k}]"
+            if _split_hostport(fwd.to) is None:
+                p.error(path + ".to", f"{fwd.to!r} is not an IPv4 'address:port'",
+                        'write it like "10.0.0.10:80"')
+            if fwd.on is not None and fwd.on not in ifnames:
+                p.error(path + ".on", f"node {name!r} has no interface {fwd.on!r}",
+                        "use one of: " + ", ".join(sorted(ifnames)))
+
+
+def _split_hostport(text: str) -> tuple[str, int] | None:
+    host, sep, port = text.rpartition(":")
+    try:
+        ip = ipaddress.IPv4Address(host)
+        number = int(port)
+    except ValueError:
+        return None
+    return (str(ip), number) if sep and 1 <= number <= 65535 else None
+
+
+def _uplink(tf: TopologyFile, addr: addressing.Addressing, p: Problems) -> UplinkPlan | None:
+    up = tf.uplink
+    if up is None:
+        return None
+    ok = True
+    if up.node not in tf.nodes:
+        p.error("uplink.node", f"no node named {up.node!r}{did_you_mean(up.node, tf.nodes)}",
+                "name one of the lab's nodes")
+        ok = False
+    if (why := ifname_problem(up.ifname)) is not None:
+        p.error("uplink.ifname", why, 'use a name such as "uplink"')
+        ok = False
+    elif any(n == up.node and i == up.ifname for n, i in addr.addresses):
+        p.error("uplink.ifname", f"node {up.node!r} already has interface {up.ifname!r}",
+                "pick another name for the uplink interface")
+        ok = False
+    subnet = up.subnet
+    if subnet is None:
+        # Stable per lab name, so two labs' uplinks rarely collide; checked again at deploy.
+        index = zlib.crc32(tf.lab.name.encode()) % (1 << (30 - UPLINK_RANGE.prefixlen))
+        subnet = ipaddress.IPv4Network((int(UPLINK_RANGE.network_address) + 4 * index, 30))
+    elif subnet.num_addresses < 4:
+        p.error("uplink.subnet", f"{subnet} is too small", "use a /30")
+        ok = False
+    for seg in addr.segments.values():
+        net = seg.subnet.get(4)
+        if net is not None and net.overlaps(subnet):
+            p.error("uplink.subnet", f"uplink subnet {subnet} overlaps {net} ({seg.path})",
+                    "set uplink.subnet to a /30 the lab does not use")
+            ok = False
+    if not ok:
+        return None
+    hosts = list(subnet.hosts())
+    prefix = tf.lab.name if tf.lab.prefix is None else tf.lab.prefix
+    return UplinkPlan(
+        node=up.node, netns=netns_name(prefix, up.node), ifname=up.ifname,
+        host_ifname=f"nl-{tf.lab.name}"[:IFNAME_MAX],
+        host_address=f"{hosts[0]}/{subnet.prefixlen}",
+        node_address=f"{hosts[1]}/{subnet.prefixlen}", masquerade=up.masquerade,
+    )
+
+
+def _mtu(tf: TopologyFile, link_index: int, node: str | None, switch: str | None) -> int:
+    link = tf.links[link_index]
+    if link.mtu is not None:
+        return link.mtu
+    if node is not None and tf.nodes[node].mtu is not None:
+        return tf.nodes[node].mtu  # type: ignore[return-value]
+    if switch is not None and tf.switches[switch].mtu is not None:
+        return tf.switches[switch].mtu  # type: ignore[return-value]
+    return tf.defaults.mtu
+
+
+def _port_names(tf: TopologyFile, g: nx.MultiGraph) -> dict[int, str]:
+    """Switch-side port name per link index: '<node>-<ifname>' when it fits, else 'portN'."""
+    names: dict[int, str] = {}
+    for sw in tf.switches:
+        if sw not in g:
+            continue
+        taken: set[str] = set()
+        edges = sorted(g.edges(sw, data=True), key=lambda e: e[2]["link"])
+        for k, (_, _, data) in enumerate(edges):
+            node_end = next(e for e in data["ends"] if not e.is_switch)
+            name = f"{node_end.name}-{node_end.ifname}"
+            if len(name) > IFNAME_MAX or name in taken:
+                name = f"port{k}"
+            taken.add(name)
+            names[data["link"]] = name
+    return names
+
+
+def _wiring(
+    tf: TopologyFile, g: nx.MultiGraph, prefix: str, addr: addressing.Addressing
+) -> tuple[list[SwitchPlan], list[VethPlan]]:
+    ports = _port_names(tf, g)
+    switches = []
+    for sw, model in tf.switches.items():
+        sw_ports = []
+        for _, _, data in sorted(g.edges(sw, data=True), key=lambda e: e[2]["link"]):
+            node_end = next(e for e in data["ends"] if not e.is_switch)
+            sw_ports.append(SwitchPort(ifname=ports[data["link"]], node=node_end.name,
+                                       node_ifname=node_end.ifname))
+        switches.append(SwitchPlan(
+            name=sw, netns=netns_name(prefix, sw), bridge="br0",
+            mtu=model.mtu or tf.defaults.mtu,
+            subnet=_str_or_none(addr.segments[sw].subnet.get(4)),
+            subnet6=_str_or_none(addr.segments[sw].subnet.get(6)), ports=sw_ports,
+        ))
+    veths = []
+    for _, _, data in sorted(g.edges(data=True), key=lambda e: e[2]["link"]):
+        i = data["link"]
+        ends = []
+        for end in data["ends"]:
+            if end.is_switch:
+                ends.append(VethEnd(netns=netns_name(prefix, end.name), ifname=ports[i],
+                                    mtu=_mtu(tf, i, None, end.name)))
+            else:
+                ends.append(VethEnd(netns=netns_name(prefix, end.name), ifname=end.ifname,
+                                    mtu=_mtu(tf, i, end.name, None)))
+        veths.append(VethPlan(a=ends[0], b=ends[1]))
+    return switches, veths
+
+
+def _str_or_none(x: object) -> str | None:
+    return None if x is None else str(x)
+
+
+def _hosts_file(tf: TopologyFile, addr: addressing.Addressing,
+                primaries: dict[str, dict[str, str]]) -> str:
+    lines = ["127.0.0.1\tlocalhost", "::1\tlocalhost ip6-localhost ip6-loopback"]
+    domains = tf.defaults.search
+    for (node, ifname), xs in addr.addresses.items():
+        for x in xs:
+            names = [f"{node}-{ifname}"]
+            if primaries.get(node, {}).get(str(x.version)) == str(x.ip):
+                names = [f"{node}.{d}" for d in domains] + [node] + names
+            lines.append(f"{x.ip}\t{' '.join(names)}")
+    return "\n".join(lines) + "\n"
+
+
+def _node_plans(
+    tf: TopologyFile, g: nx.MultiGraph, addr: addressing.Addressing,
+    routes: dict[str, list[routing.RouteEntry]], prefix: str, uplink: UplinkPlan | None,
+    p: Problems,
+) -> list[NodePlan]:
+    ports = _port_names(tf, g)
+    primaries: dict[str, dict[str, str]] = {}
+    for name in tf.nodes:
+        ifs = [i[0] for i in graph.interfaces(g, name)] if name in g else []
+        default_devs = [r.dev for r in routes[name] if r.to in ("default", "default6")]
+        order = [d for d in default_devs if d in ifs] + ifs
+        prim: dict[str, str] = {}
+        for ifname in order:
+            for x in addr.addresses.get((name, ifname), []):
+                prim.setdefault(str(x.version), str(x.ip))
+        primaries[name] = prim
+    hosts = _hosts_file(tf, addr, primaries)
+
+    plans = []
+    for name, node in tf.nodes.items():
+        v6 = tf.defaults.ipv6 if node.ipv6 is None else node.ipv6
+        ifaces = []
+        for ifname, i, own, peer in (graph.interfaces(g, name) if name in g else []):
+            peer_if = ports[i] if peer.is_switch else peer.ifname
+            ifaces.append(Interface(
+                name=ifname,
+                peer=Peer(node=peer.name, netns=netns_name(prefix, peer.name), ifname=peer_if),
+                mtu=_mtu(tf, i, name, None),
+                addresses=[str(x) for x in addr.addresses.get((name, ifname), [])],
+                segment=g.edges[own.name, peer.name, i]["segment"],
+            ))
+        has_v6 = v6 or any(":" in a for i in ifaces for a in i.addresses)
+        sysctls: dict[str, str] = {}
+        if has_v6:
+            # Addresses are added without DAD; link-local ones must not wait for it either.
+            sysctls["net.ipv6.conf.all.accept_dad"] = "0"
+            sysctls["net.ipv6.conf.default.accept_dad"] = "0"
+        else:
+            sysctls["net.ipv6.conf.all.disable_ipv6"] = "1"
+            sysctls["net.ipv6.conf.default.disable_ipv6"] = "1"
+        if node.kind == "router":
+            sysctls["net.ipv4.ip_forward"] = "1"
+            if has_v6:
+                sysctls["net.ipv6.conf.all.forwarding"] = "1"
+        sysctls.update({k: str(v) for k, v in node.sysctl.items()})
+
+        route_plans = [RoutePlan(to=r.to, via=r.via, dev=r.dev, origin=r.origin)  # type: ignore[arg-type]
+                       for r in routes[name]]
+        masq = list(node.nat.masquerade) if node.nat else []
+        if uplink is not None and uplink.node == name:
+            if not any(r.to == "default" for r in route_plans):
+                route_plans.append(RoutePlan(to="default", via=uplink.host_address.split("/")[0],
+                                             dev=uplink.ifname, origin="uplink"))
+            if uplink.masquerade and uplink.ifname not in masq:
+                masq.append(uplink.ifname)
+        nat = None
+        if masq or (node.nat and node.nat.forward):
+            forwards = []
+            for f in node.nat.forward if node.nat else []:
+                hp = _split_hostport(f.to)
+                if hp is not None:
+                    forwards.append(PortForwardPlan(proto=f.proto, port=f.port, to_addr=hp[0],
+                                                    to_port=hp[1], on=f.on))
+            nat = NatPlan(masquerade=masq, forward=forwards)
+        dns = tf.defaults.dns if node.dns is None else node.dns
+        search = tf.defaults.search if node.search is None else node.search
+        resolv = f"# netlab lab {tf.lab.name}, node {name}\n"
+        resolv += "".join(f"nameserver {a}\n" for a in dns)
+        if search:
+            resolv += f"search {' '.join(search)}\n"
+        plans.append(NodePlan(
+            name=name, kind=node.kind, netns=netns_name(prefix, name), hostname=name,
+            primary=primaries[name], interfaces=ifaces, routes=route_plans, sysctls=sysctls,
+            resolv_conf=resolv, hosts=hosts, nat=nat,
+            nftables=nft_ruleset(nat) if nat else None, exec=list(node.exec),
+        ))
+    return plans
+
+
+def _expect_plans(tf: TopologyFile, nodes: list[NodePlan], p: Problems) -> list[ExpectPlan]:
+    by_name = {n.name: n for n in nodes}
+    out = []
+    for k, e in enumerate(tf.expect):
+        base = f"expect[{k}]"
+        ok = True
+        if e.from_ not in tf.nodes:
+            p.error(f"{base}.from", f"no node named {e.from_!r}{did_you_mean(e.from_, tf.nodes)}",
+                    "name one of the lab's nodes")
+            ok = False
+        if e.via is not None and e.via not in tf.nodes:
+            p.error(f"{base}.via", f"no node named {e.via!r}{did_you_mean(e.via, tf.nodes)}",
+                    "name one of the lab's nodes")
+        if e.proto in ("tcp", "udp") and e.port is None:
+            p.error(f"{base}.port", f"a {e.proto} expectation needs a port", "add port = 80")
+        if e.proto == "icmp" and e.port is not None:
+            p.error(f"{base}.port", "icmp has no ports", 'remove port, or set proto = "tcp"')
+        if e.to is None and e.dns is None:
+            p.error(base, "an expectation needs a target", 'add to = "NODE" (or dns = {...})')
+        target = None
+        if e.to is not None:
+            target = _resolve_target(e.to, by_name, f"{base}.to", p)
+            ok = ok and target is not None
+        if not ok:
+            continue
+        out.append(ExpectPlan(
+            index=k, from_node=e.from_, to=e.to, target_address=target, proto=e.proto,
+            port=e.port, reach=e.reach, via=e.via,
+            source_nat=None if e.source_nat is None else str(e.source_nat),
+            dns_name=e.dns.name if e.dns else None,
+            dns_answer=str(e.dns.answer) if e.dns and e.dns.answer else None,
+            timeout=e.timeout,
+        ))
+    return out
+
+
+def _resolve_target(text: str, nodes: dict[str, NodePlan], path: str, p: Problems) -> str | None:
+    try:
+        return str(ipaddress.ip_address(text))
+    except ValueError:
+        pass
+    name, sep, ifname = text.partition(":")
+    node = nodes.get(name)
+    if node is None:
+        p.error(path, f"{text!r} is neither a node nor an IP address"
+                f"{did_you_mean(name, nodes)}", "name a node, node:ifname, or an address")
+        return None
+    if sep:
+        iface = next((i for i in node.interfaces if i.name == ifname), None)
+        if iface is None:
+            p.error(path, f"node {name!r} has no interface {ifname!r}",
+                    "use one of: " + ", ".join(i.name for i in node.interfaces))
+            return None
+        if not iface.addresses:
+            p.error(path, f"{text} has no address", "pick an interface with an address")
+            return None
+        return iface.addresses[0].split("/")[0]
+    address = node.primary.get("4") or node.primary.get("6")
+    if address is None:
+        p.error(path, f"node {name!r} has no address to probe", "link it to a segment")
+    return address
+
+
+def _annotate(g: nx.MultiGraph, addr: addressing.Addressing) -> None:
+    """Put addresses on graph edges, for rendering."""
+    for _, _, data in g.edges(data=True):
+        data["addresses"] = {
+            e.name: [str(x) for x in addr.addresses.get((e.name, e.ifname), [])]
+            for e in data["ends"] if not e.is_switch
+        }
+    for seg in addr.segments.values():
+        if seg.switch is not None and seg.switch in g:
+            g.nodes[seg.switch]["subnets"] = [str(n) for _, n in sorted(seg.subnet.items())]

@@ -1,0 +1,270 @@
+"""The typed model of a topology file: the single source of truth for its format.
+
+The JSON Schema (`netlab schema`), the key reference in docs/topology.md, the graph and
+the plan are all derived from these classes. Field descriptions are user-facing text.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+def _typed(value: object, what: str) -> object:
+    # Already-parsed objects pass; numbers and tables are mistakes, not addresses.
+    if isinstance(value, ipaddress._BaseNetwork | ipaddress._BaseAddress):
+        return value
+    raise ValueError(f"expected {what}, got {value!r}")
+
+
+def _network(value: object) -> object:
+    if not isinstance(value, str):
+        return _typed(value, 'a subnet string such as "10.0.0.0/24"')
+    try:
+        return ipaddress.ip_network(value, strict=True)
+    except ValueError:
+        try:
+            loose = ipaddress.ip_network(value, strict=False)
+        except ValueError:
+            raise ValueError(
+                f"{value!r} is not a subnet in CIDR notation such as 10.0.0.0/24 or fd00::/64"
+            ) from None
+        raise ValueError(
+            f"{value!r} has host bits set; the subnet is {loose.with_prefixlen}"
+        ) from None
+
+
+def _address(value: object) -> object:
+    if not isinstance(value, str):
+        return _typed(value, 'an address string such as "10.0.0.1"')
+    try:
+        return ipaddress.ip_address(value)
+    except ValueError:
+        raise ValueError(f"{value!r} is not an IP address such as 10.0.0.1 or fd00::1") from None
+
+
+def _interface(value: object) -> object:
+    """An address with an optional prefix length: '10.0.0.5/24' or '10.0.0.5'."""
+    if not isinstance(value, str):
+        return _typed(value, 'an address string such as "10.0.0.5/24"')
+    try:
+        return ipaddress.ip_interface(value)
+    except ValueError:
+        raise ValueError(
+            f"{value!r} is not an address such as 10.0.0.5/24 (the prefix length is optional)"
+        ) from None
+
+
+def _v4_only(value: object) -> object:
+    value = _network(value)
+    if isinstance(value, ipaddress.IPv6Network):
+        raise ValueError(f"{value} is an IPv6 subnet; this key takes an IPv4 subnet")
+    return value
+
+
+def _v6_only(value: object) -> object:
+    value = _network(value)
+    if isinstance(value, ipaddress.IPv4Network):
+        raise ValueError(f"{value} is an IPv4 subnet; this key takes an IPv6 subnet")
+    return value
+
+
+Subnet = Annotated[IPNetwork, BeforeValidator(_network)]
+Subnet4 = Annotated[ipaddress.IPv4Network, BeforeValidator(_v4_only)]
+Subnet6 = Annotated[ipaddress.IPv6Network, BeforeValidator(_v6_only)]
+Address = Annotated[IPAddress, BeforeValidator(_address)]
+Interface = Annotated[
+    ipaddress.IPv4Interface | ipaddress.IPv6Interface, BeforeValidator(_interface)
+]
+Mtu = Annotated[int, Field(ge=68, le=65535)]
+
+
+class _Strict(BaseModel):
+    # Unknown keys are errors: a typo must never be silently ignored.
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
+
+
+class LabSection(_Strict):
+    name: str = Field(
+        description="Lab name: lowercase letters, digits and '-', starting with a letter; "
+        "at most 12 characters. Names the lab's state directory.",
+        examples=["natgw"],
+    )
+    description: str = Field("", description="One line saying what the lab shows.")
+    prefix: str | None = Field(
+        None,
+        description="Namespace prefix: node N lives in netns '<prefix>-N'. "
+        "Defaults to the lab name; \"\" means bare node names.",
+    )
+    routing: Literal["auto", "none"] = Field(
+        "auto",
+        description="'auto': static routes on routers to every subnet, from shortest paths; "
+        "'none': only connected, default and hand-written routes.",
+    )
+    lesson: str = Field("", description="Optional lesson text shown with the lab.")
+
+
+class Defaults(_Strict):
+    dns: list[Address] = Field(
+        default_factory=list, description="Nameservers written to each node's resolv.conf."
+    )
+    search: list[str] = Field(
+        default_factory=list, description="Search domains written to each node's resolv.conf."
+    )
+    ipv6: bool = Field(False, description="Also give nodes IPv6 addresses from the v6 pools.")
+    mtu: Mtu = Field(1500, description="MTU of every lab interface.")
+
+
+class Pools(_Strict):
+    lan: Subnet4 = Field(
+        ipaddress.IPv4Network("10.10.0.0/16"),
+        description="One /24 from here for each switch without a subnet.",
+    )
+    p2p: Subnet4 = Field(
+        ipaddress.IPv4Network("10.255.0.0/16"),
+        description="One /30 from here for each node-to-node link without a subnet.",
+    )
+    lan6: Subnet6 = Field(
+        ipaddress.IPv6Network("fd00:10::/48"),
+        description="One /64 from here for each switch (when ipv6 is on).",
+    )
+    p2p6: Subnet6 = Field(
+        ipaddress.IPv6Network("fd00:255::/48"),
+        description="One /64 from here for each node-to-node link (when ipv6 is on).",
+    )
+
+
+class Route(_Strict):
+    to: Literal["default"] | Subnet = Field(
+        description="Destination subnet, or \"default\"."
+    )
+    via: Address | None = Field(None, description="Next-hop address on a connected subnet.")
+    dev: str | None = Field(None, description="Outgoing interface (needed when there is no via).")
+
+
+class PortForward(_Strict):
+    proto: Literal["tcp", "udp"] = Field("tcp", description="Protocol to forward.")
+    port: int = Field(ge=1, le=65535, description="Port on the router to forward.")
+    to: str = Field(description="Inside destination as 'address:port', e.g. '10.0.0.10:80'.")
+    on: str | None = Field(
+        None, description="Only forward packets arriving on this interface (default: any)."
+    )
+
+
+class Nat(_Strict):
+    masquerade: list[str] = Field(
+        default_factory=list,
+        description="Interfaces whose outgoing traffic gets the interface's address (SNAT).",
+    )
+    forward: list[PortForward] = Field(
+        default_factory=list, description="Port forwards (DNAT) to inside addresses."
+    )
+
+
+class Node(_Strict):
+    kind: Literal["host", "router"] = Field(
+        "host", description="'router' turns on IPv4 and IPv6 forwarding."
+    )
+    gateway: str | None = Field(
+        None,
+        description="Default route via this router (a node name) or address. Omitted: "
+        "the single router on the host's segments, if there is exactly one.",
+    )
+    routes: list[Route] = Field(default_factory=list, description="Extra static routes.")
+    sysctl: dict[str, str | int] = Field(
+        default_factory=dict, description="Sysctls set in the node's namespace (net.* only)."
+    )
+    nat: Nat | None = Field(None, description="NAT rules (nftables) in the node.")
+    exec: list[str] = Field(
+        default_factory=list,
+        description="Long-running commands started in the node after the network is up "
+        "(run by /bin/sh -c; output in the lab's log directory).",
+    )
+    dns: list[Address] | None = Field(None, description="Overrides defaults.dns.")
+    search: list[str] | None = Field(None, description="Overrides defaults.search.")
+    ipv6: bool | None = Field(None, description="Overrides defaults.ipv6.")
+    mtu: Mtu | None = Field(None, description="Overrides defaults.mtu on this node's links.")
+
+
+class Switch(_Strict):
+    subnet: Subnet4 | None = Field(None, description="IPv4 subnet; else one /24 from pools.lan.")
+    subnet6: Subnet6 | None = Field(
+        None, description="IPv6 subnet; else one /64 from pools.lan6 (when ipv6 is on)."
+    )
+    mtu: Mtu | None = Field(None, description="MTU of the bridge and its ports.")
+
+
+class Link(_Strict):
+    endpoints: Annotated[list[str], Field(min_length=2, max_length=2)] = Field(
+        description="Two endpoints: \"node\", \"node:ifname\" or a switch name."
+    )
+    addresses: list[Interface | list[Interface]] | None = Field(
+        None,
+        description="One entry per node endpoint, in order: an address ('10.0.0.20/24'), "
+        "or a list of addresses (one v4 and one v6).",
+    )
+    subnet: Subnet4 | None = Field(
+        None, description="IPv4 subnet of a node-to-node link; else one /30 from pools.p2p."
+    )
+    subnet6: Subnet6 | None = Field(
+        None, description="IPv6 subnet of a node-to-node link; else one /64 from pools.p2p6."
+    )
+    mtu: Mtu | None = Field(None, description="MTU of both ends.")
+
+
+class DnsExpect(_Strict):
+    name: str = Field(description="Name to resolve with the node's resolver.")
+    answer: Address | None = Field(None, description="Address the answer must contain.")
+
+
+class Expect(_Strict):
+    from_: str = Field(alias="from", description="Node the probe is sent from.")
+    to: str | None = Field(
+        None, description="Target: node, node:ifname, or an IP address."
+    )
+    proto: Literal["icmp", "tcp", "udp"] = Field("icmp", description="Probe protocol.")
+    port: int | None = Field(None, ge=1, le=65535, description="Port, for tcp and udp.")
+    reach: bool = Field(True, description="Whether the probe must get through.")
+    via: str | None = Field(None, description="A node the path must cross.")
+    source_nat: Address | None = Field(
+        None, description="Source address the packet must arrive at the target with."
+    )
+    dns: DnsExpect | None = Field(None, description="A name the node's resolver must answer.")
+    timeout: float = Field(1.0, gt=0, le=30, description="Seconds to wait for an answer.")
+
+
+class Uplink(_Strict):
+    node: str = Field(description="Node connected to the host's root namespace.")
+    ifname: str = Field("uplink", description="Interface name on the node's side.")
+    subnet: Subnet4 | None = Field(
+        None,
+        description="/30 between host and node; else one derived from the lab name "
+        "inside 100.64.0.0/10.",
+    )
+    masquerade: bool = Field(
+        True, description="Masquerade lab traffic leaving the host (in a netlab-owned table)."
+    )
+
+
+class TopologyFile(_Strict):
+    """A netlab topology file."""
+
+    lab: LabSection = Field(description="Lab name and global options.")
+    defaults: Defaults = Field(default_factory=Defaults, description="Defaults for every node.")
+    pools: Pools = Field(default_factory=Pools, description="Address pools.")
+    nodes: dict[str, Node] = Field(
+        default_factory=dict, description="Hosts and routers, by name."
+    )
+    switches: dict[str, Switch] = Field(
+        default_factory=dict, description="L2 segments (Linux bridges), by name."
+    )
+    links: list[Link] = Field(default_factory=list, description="Wires between endpoints.")
+    expect: list[Expect] = Field(
+        default_factory=list, description="What `netlab check` verifies."
+    )
+    uplink: Uplink | None = Field(None, description="Connect one node to the host.")

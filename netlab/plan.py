@@ -1,0 +1,151 @@
+"""The plan: a pure, printable value listing every kernel object a lab consists of.
+
+`netlab plan --json` prints it and the backend applies exactly it; its JSON form is a
+documented contract (docs/plan.md). Bump PLAN_FORMAT on incompatible changes.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+PLAN_FORMAT = 1
+
+
+class _Value(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Peer(_Value):
+    node: str = Field(description="Node or switch at the other end of the wire.")
+    netns: str
+    ifname: str
+
+
+class Interface(_Value):
+    name: str
+    peer: Peer
+    mtu: int
+    addresses: list[str] = Field(default_factory=list, description="CIDR, v4 first.")
+    segment: str = Field(description="Switch name, or 'link<N>' for a node-to-node link.")
+
+
+class RoutePlan(_Value):
+    to: str = Field(description="'default' (v4), 'default6' (v6) or a subnet.")
+    via: str | None = None
+    dev: str | None = None
+    origin: Literal["default", "static", "auto", "uplink"]
+
+
+class PortForwardPlan(_Value):
+    proto: Literal["tcp", "udp"]
+    port: int
+    to_addr: str
+    to_port: int
+    on: str | None = None
+
+
+class NatPlan(_Value):
+    masquerade: list[str] = Field(default_factory=list)
+    forward: list[PortForwardPlan] = Field(default_factory=list)
+
+
+class NodePlan(_Value):
+    name: str
+    kind: Literal["host", "router"]
+    netns: str
+    hostname: str
+    primary: dict[str, str] = Field(
+        default_factory=dict, description="Primary address per family: {'4': ..., '6': ...}."
+    )
+    interfaces: list[Interface]
+    routes: list[RoutePlan]
+    sysctls: dict[str, str]
+    resolv_conf: str
+    hosts: str
+    nat: NatPlan | None = None
+    nftables: str | None = Field(None, description="nft ruleset loaded atomically, or null.")
+    exec: list[str] = Field(default_factory=list)
+
+
+class SwitchPort(_Value):
+    ifname: str
+    node: str
+    node_ifname: str
+
+
+class SwitchPlan(_Value):
+    name: str
+    netns: str
+    bridge: str
+    mtu: int
+    subnet: str | None
+    subnet6: str | None
+    ports: list[SwitchPort]
+
+
+class VethEnd(_Value):
+    netns: str
+    ifname: str
+    mtu: int
+
+
+class VethPlan(_Value):
+    a: VethEnd
+    b: VethEnd
+
+
+class UplinkPlan(_Value):
+    node: str
+    netns: str
+    ifname: str = Field(description="Interface in the node's namespace.")
+    host_ifname: str = Field(description="Interface netlab creates in the host's namespace.")
+    host_address: str
+    node_address: str
+    masquerade: bool
+
+
+class ExpectPlan(_Value):
+    index: int
+    from_node: str
+    to: str | None
+    target_address: str | None = Field(description="Resolved address the probe is sent to.")
+    proto: Literal["icmp", "tcp", "udp"]
+    port: int | None
+    reach: bool
+    via: str | None
+    source_nat: str | None
+    dns_name: str | None
+    dns_answer: str | None
+    timeout: float
+
+
+class Plan(_Value):
+    format: int = PLAN_FORMAT
+    lab: str
+    description: str
+    prefix: str
+    source: str = Field(description="Path of the topology file the plan was compiled from.")
+    nodes: list[NodePlan]
+    switches: list[SwitchPlan]
+    veths: list[VethPlan]
+    uplink: UplinkPlan | None = None
+    expect: list[ExpectPlan] = Field(default_factory=list)
+
+    def node(self, name: str) -> NodePlan:
+        for n in self.nodes:
+            if n.name == name:
+                return n
+        raise KeyError(name)
+
+    @property
+    def namespaces(self) -> list[str]:
+        return [n.netns for n in self.nodes] + [s.netns for s in self.switches]
+
+    def to_json(self) -> str:
+        return self.model_dump_json(indent=2) + "\n"
+
+    @classmethod
+    def from_json(cls, text: str) -> Plan:
+        return cls.model_validate_json(text)
