@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 import networkx as nx
 
-from netlab.errors import Problems
+from netlab.errors import Problems, toml_key
 from netlab.model import TopologyFile
 
 Net = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -46,13 +46,30 @@ class Segment:
 class Addressing:
     segments: dict[str, Segment]
     addresses: dict[tuple[str, str], list[Iface]]  # (node, ifname) -> v4 first, then v6
+    # node -> its (segment, member) pairs in segment order; an index, so that lookups by
+    # node stay linear in the node's own interfaces (a 1000-host switch is common).
+    _by_node: dict[str, list[tuple[Segment, Member]]] = field(
+        default_factory=dict, init=False, repr=False
+    )
 
-    def segment_of(self, node: str, ifname: str) -> Segment:
+    def __post_init__(self) -> None:
         for seg in self.segments.values():
             for m in seg.members:
-                if m.node == node and m.ifname == ifname:
-                    return seg
+                self._by_node.setdefault(m.node, []).append((seg, m))
+
+    def memberships(self, node: str) -> list[tuple[Segment, Member]]:
+        """(segment, member) for each interface of `node`, in segment order."""
+        return self._by_node.get(node, [])
+
+    def segment_of(self, node: str, ifname: str) -> Segment:
+        for seg, m in self.memberships(node):
+            if m.ifname == ifname:
+                return seg
         raise KeyError((node, ifname))
+
+    def ifaces(self, node: str) -> dict[str, list[Iface]]:
+        """ifname -> addresses of `node`, in segment order."""
+        return {m.ifname: self.addresses[(node, m.ifname)] for _, m in self.memberships(node)}
 
 
 def _family(x: Net | Iface) -> int:
@@ -71,7 +88,7 @@ def _has_prefix(iface: Iface) -> bool:
 
 def _segments(tf: TopologyFile, g: nx.MultiGraph, problems: Problems) -> dict[str, Segment]:
     segs: dict[str, Segment] = {
-        name: Segment(name, name, f"switches.{name}.subnet") for name in tf.switches
+        name: Segment(name, name, f"switches.{toml_key(name)}.subnet") for name in tf.switches
     }
     for _, _, data in sorted(g.edges(data=True), key=lambda e: e[2]["link"]):
         i = data["link"]
@@ -86,8 +103,10 @@ def _segments(tf: TopologyFile, g: nx.MultiGraph, problems: Problems) -> dict[st
         if given is not None and len(given) != len(node_ends):
             problems.error(
                 f"links[{i}].addresses",
-                f"{len(given)} address entries for {len(node_ends)} node endpoint(s)",
-                "give exactly one entry per node endpoint, in the order of endpoints",
+                f"addresses has {_count(len(given), 'entry', 'entries')} but this link has"
+                f" {_count(len(node_ends), 'node endpoint', 'node endpoints')}",
+                "give one entry per node endpoint, in the order of endpoints"
+                " (a switch endpoint takes none)",
             )
             given = None
         if seg.switch is not None:
@@ -95,7 +114,8 @@ def _segments(tf: TopologyFile, g: nx.MultiGraph, problems: Problems) -> dict[st
                 if getattr(link, key) is not None:
                     problems.error(
                         f"links[{i}].{key}",
-                        f"this link ends on switch {seg.switch!r}; its subnet belongs to the switch",
+                        f"this link ends on switch {seg.switch!r};"
+                        " its subnet belongs to the switch",
                         f"set switches.{seg.switch}.{key} instead",
                     )
         for k, end in enumerate(node_ends):
@@ -170,10 +190,10 @@ def assign(tf: TopologyFile, g: nx.MultiGraph, problems: Problems) -> Addressing
                     where = sorted(p for _, p in inferred)[0]
             if net is None:
                 continue
-            clash = next((p for t, p in taken if t.overlaps(net)), None)
+            clash = next(((t, p) for t, p in taken if t.overlaps(net)), None)
             if clash is not None:
                 problems.error(
-                    where, f"subnet {net} overlaps the subnet of {clash}",
+                    where, f"subnet {net} overlaps {clash[0]} ({clash[1]})",
                     "give every segment its own subnet",
                 )
             taken.append((net, where))
@@ -191,7 +211,7 @@ def assign(tf: TopologyFile, g: nx.MultiGraph, problems: Problems) -> Addressing
             if net is None:
                 problems.error(
                     key,
-                    f"pool {pool} has no free /{prefix} left for segment {seg.id}",
+                    f"pool {pool} has no free /{prefix} left for {_describe(seg)}",
                     f"use a larger {key}, or set {seg.path if family == 4 else seg.path + '6'}",
                 )
                 continue
@@ -242,9 +262,10 @@ def assign(tf: TopologyFile, g: nx.MultiGraph, problems: Problems) -> Addressing
         for family, net in sorted(seg.subnet.items()):
             hosts = _hosts(net)
             for m in members:
-                if family == 6 and not _node_v6(tf, m.node):
-                    if not any(_family(x) == 6 for x in m.explicit):
-                        continue
+                if family == 6 and not _node_v6(tf, m.node) and not any(
+                    _family(x) == 6 for x in m.explicit
+                ):
+                    continue
                 if any(_family(x) == family for x in m.explicit):
                     continue
                 ip = next((h for h in hosts if h not in owner), None)
@@ -260,6 +281,17 @@ def assign(tf: TopologyFile, g: nx.MultiGraph, problems: Problems) -> Addressing
     for addrs in result.values():
         addrs.sort(key=lambda x: x.version)
     return Addressing(segs, result)
+
+
+def _count(n: int, one: str, many: str) -> str:
+    return f"{n} {one if n == 1 else many}"
+
+
+def _describe(seg: Segment) -> str:
+    if seg.switch is not None:
+        return f"switch {seg.switch!r}"
+    ends = " and ".join(m.node for m in seg.members)
+    return f"the link {seg.id} ({ends})"
 
 
 def family_reserved(ip: ipaddress.IPv4Address | ipaddress.IPv6Address, net: Net) -> bool:

@@ -8,8 +8,8 @@ from pathlib import Path
 import networkx as nx
 
 from netlab.compiler import compile_topology
-from netlab.errors import Problem
-from netlab.loader import read
+from netlab.errors import Problem, TopologyError
+from netlab.loader import merge, parse_lenient, read_text
 from netlab.model import TopologyFile
 from netlab.plan import Plan
 
@@ -32,6 +32,14 @@ class Topology:
 def load(path: str | Path) -> Topology:
     """Read, validate and compile a topology file; raise TopologyError with every problem."""
     source = str(path)
-    model = read(path)
-    compiled = compile_topology(model, source)
+    model, early = parse_lenient(read_text(path), source)
+    if model is None:
+        raise TopologyError(source, early, more_checks_pending=True)
+    try:
+        compiled = compile_topology(model, source)
+    except TopologyError as e:
+        # Problems of the structure (unknown keys) and of the meaning, reported together.
+        raise TopologyError(source, merge(early, e.problems), bool(early)) from None
+    if early:
+        raise TopologyError(source, merge(early, compiled.warnings), more_checks_pending=True)
     return Topology(source, model, compiled.graph, compiled.plan, compiled.warnings)

@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 
 import networkx as nx
 
-from netlab import addressing, graph, routing
-from netlab.errors import Problem, Problems, TopologyError, did_you_mean
+from netlab import addressing, firewall, graph, routing
+from netlab.errors import Problem, Problems, TopologyError, did_you_mean, toml_key
 from netlab.model import TopologyFile
 from netlab.names import IFNAME_MAX, ifname_problem, lab_name_problem
 from netlab.plan import (
@@ -22,6 +22,7 @@ from netlab.plan import (
     Plan,
     PortForwardPlan,
     RoutePlan,
+    ShapingPlan,
     SwitchPlan,
     SwitchPort,
     UplinkPlan,
@@ -56,13 +57,14 @@ def compile_topology(tf: TopologyFile, source: str) -> Compiled:
     addr = addressing.assign(tf, g, p)
     routes = routing.compute(tf, g, addr, p)
     _check_nodes(tf, g, p)
+    shaping = _link_props(tf, p)
     uplink = _uplink(tf, addr, p)
     prefix = tf.lab.name if tf.lab.prefix is None else tf.lab.prefix
     nodes = _node_plans(tf, g, addr, routes, prefix, uplink, p)
     expect = _expect_plans(tf, nodes, p)
     if p.errors:
         raise TopologyError(source, sorted(p.items))
-    switches, veths = _wiring(tf, g, prefix, addr)
+    switches, veths = _wiring(tf, g, prefix, addr, shaping)
     _annotate(g, addr)
     plan = Plan(
         lab=tf.lab.name, description=tf.lab.description, prefix=prefix, source=source,
@@ -84,11 +86,12 @@ def _check_lab(tf: TopologyFile, p: Problems) -> None:
 
 def _check_nodes(tf: TopologyFile, g: nx.MultiGraph, p: Problems) -> None:
     for name, node in tf.nodes.items():
-        base = f"nodes.{name}"
+        base = f"nodes.{toml_key(name)}"
         ifnames = {i[0] for i in graph.interfaces(g, name)} if name in g else set()
         if tf.uplink is not None and tf.uplink.node == name:
             ifnames.add(tf.uplink.ifname)
-        if name in g and g.degree(name) == 0 and not (tf.uplink and tf.uplink.node == name):
+        if name in g and g.degree(name) == 0 and name not in g.graph.get("named", ()) \
+                and not (tf.uplink and tf.uplink.node == name):
             p.warning(base, f"node {name!r} has no links; it is disconnected",
                       f'add a [[links]] entry with endpoints = ["{name}", ...]')
         for key, value in node.sysctl.items():
@@ -96,12 +99,16 @@ def _check_nodes(tf: TopologyFile, g: nx.MultiGraph, p: Problems) -> None:
                 p.error(f"{base}.sysctl", f"{key!r} is not a network sysctl name",
                         'use a net.* name such as "net.ipv4.conf.all.rp_filter"')
             elif not _SYSCTL_VALUE.match(str(value)):
-                p.error(f"{base}.sysctl.{key}", f"value {value!r} has characters a sysctl"
+                p.error(f"{base}.sysctl.{toml_key(key)}", f"value {value!r} has characters a sysctl"
                         " does not take", "use a number or a plain word")
         for k, domain in enumerate(node.search or []):
             if not _DOMAIN.match(domain):
                 p.error(f"{base}.search[{k}]", f"{domain!r} is not a domain name",
                         'use a name such as "lab.test"')
+        if node.firewall is not None:
+            for fp in firewall.problems(node.firewall, ifnames):
+                add = p.error if fp.severity == "error" else p.warning
+                add(f"{base}.firewall", fp.message, fp.fix)
         if node.nat is None:
             continue
         if node.kind != "router":
@@ -177,6 +184,9 @@ def _uplink(tf: TopologyFile, addr: addressing.Addressing, p: Problems) -> Uplin
 
 def _mtu(tf: TopologyFile, link_index: int, node: str | None, switch: str | None) -> int:
     link = tf.links[link_index]
+    end = _end_index(link.endpoints, node or switch or "")
+    if link.props is not None and end is not None and link.props[end].mtu is not None:
+        return link.props[end].mtu  # type: ignore[return-value]
     if link.mtu is not None:
         return link.mtu
     if node is not None and tf.nodes[node].mtu is not None:
@@ -204,8 +214,49 @@ def _port_names(tf: TopologyFile, g: nx.MultiGraph) -> dict[int, str]:
     return names
 
 
+def _end_index(endpoints: list[str], name: str) -> int | None:
+    """Which endpoint of a link names this node or switch (a link never joins one to itself)."""
+    return next((j for j, text in enumerate(endpoints) if text.partition(":")[0] == name), None)
+
+
+def _link_props(tf: TopologyFile, p: Problems) -> dict[tuple[int, int], ShapingPlan | None]:
+    """Shaping of each link end (link index, endpoint index); per-end values override."""
+    from netlab import kernel, linkprops
+
+    out: dict[tuple[int, int], ShapingPlan | None] = {}
+    for i, link in enumerate(tf.links):
+        netem_warned = False
+        for j in range(2):
+            end = link.props[j] if link.props is not None else None
+            values: dict[str, object] = {}
+            paths: dict[str, str] = {}
+            for key in linkprops.PROPS:
+                own = getattr(end, key) if end is not None else None
+                values[key] = own if own is not None else getattr(link, key)
+                paths[key] = f"links[{i}].props[{j}].{key}" if own is not None \
+                    else f"links[{i}].{key}"
+            shaping, errors = linkprops.shaping(values)
+            for key, e in errors:
+                problem = (paths[key], f"{e}", e.fix)
+                if problem not in [(x.path, x.message, x.fix) for x in p.errors]:
+                    p.error(*problem)
+            out[(i, j)] = shaping
+            has = kernel.config_option(kernel.NETEM)
+            if linkprops.needs_netem(shaping) and has is not True and not netem_warned:
+                netem_warned = True
+                key = "delay" if values["delay"] is not None else "jitter"
+                lacks = "this machine's kernel lacks it" if has is False \
+                    else "deploy checks that the kernel has it"
+                p.warning(paths[key], f"delay and jitter need the kernel's netem qdisc "
+                          f"({kernel.NETEM}); {lacks}, and deploy refuses the lab without it",
+                          "deploy on a kernel with netem, or drop delay/jitter "
+                          "(rate and loss work on every kernel)")
+    return out
+
+
 def _wiring(
-    tf: TopologyFile, g: nx.MultiGraph, prefix: str, addr: addressing.Addressing
+    tf: TopologyFile, g: nx.MultiGraph, prefix: str, addr: addressing.Addressing,
+    shaping: dict[tuple[int, int], ShapingPlan | None] | None = None,
 ) -> tuple[list[SwitchPlan], list[VethPlan]]:
     ports = _port_names(tf, g)
     switches = []
@@ -226,12 +277,14 @@ def _wiring(
         i = data["link"]
         ends = []
         for end in data["ends"]:
+            j = _end_index(tf.links[i].endpoints, end.name)
+            shaped = (shaping or {}).get((i, j if j is not None else -1))
             if end.is_switch:
                 ends.append(VethEnd(netns=netns_name(prefix, end.name), ifname=ports[i],
-                                    mtu=_mtu(tf, i, None, end.name)))
+                                    mtu=_mtu(tf, i, None, end.name), shaping=shaped))
             else:
                 ends.append(VethEnd(netns=netns_name(prefix, end.name), ifname=end.ifname,
-                                    mtu=_mtu(tf, i, end.name, None)))
+                                    mtu=_mtu(tf, i, end.name, None), shaping=shaped))
         veths.append(VethPlan(a=ends[0], b=ends[1]))
     return switches, veths
 
@@ -327,9 +380,15 @@ def _node_plans(
             name=name, kind=node.kind, netns=netns_name(prefix, name), hostname=name,
             primary=primaries[name], interfaces=ifaces, routes=route_plans, sysctls=sysctls,
             resolv_conf=resolv, hosts=hosts, nat=nat,
-            nftables=nft_ruleset(nat) if nat else None, exec=list(node.exec),
+            nftables=_nftables(nat, node.firewall), exec=list(node.exec),
         ))
     return plans
+
+
+def _nftables(nat: NatPlan | None, fw: str | None) -> str | None:
+    # One text, one `nft -f`: NAT table and firewall table are loaded together, atomically.
+    parts = ([nft_ruleset(nat)] if nat else []) + ([firewall.render(fw)] if fw else [])
+    return "".join(parts) or None
 
 
 def _expect_plans(tf: TopologyFile, nodes: list[NodePlan], p: Problems) -> list[ExpectPlan]:

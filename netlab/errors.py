@@ -3,17 +3,35 @@
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Literal
 
+# Problems are listed in the order sections usually appear in a file.
+_SECTIONS = ("", "lab", "defaults", "pools", "nodes", "switches", "links", "expect", "uplink")
+_BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
+_PATH_PART = re.compile(r'"(?:[^"\\]|\\.)*"|\[\d+\]|[^.\[]+')
 
-@dataclass(frozen=True, order=True)
+
+@dataclass(frozen=True)
 class Problem:
     path: str  # key path in the file, e.g. "links[3].endpoints[1]"; "" for the whole file
     message: str
     fix: str = ""
     severity: Literal["error", "warning"] = "error"
+
+    def sort_key(self) -> tuple[object, ...]:
+        """File order of sections, then natural order of the path: links[2] < links[10]."""
+        parts = _PATH_PART.findall(self.path)
+        head = parts[0] if parts else ""
+        section = _SECTIONS.index(head) if head in _SECTIONS else len(_SECTIONS)
+        rest = tuple((0, int(x[1:-1]), "") if x.startswith("[") else (1, 0, x)
+                     for x in parts[1:])
+        return (section, head, rest, self.message, self.severity)
+
+    def __lt__(self, other: Problem) -> bool:
+        return self.sort_key() < other.sort_key()
 
     def render(self, file: str) -> str:
         where = f"{file}: {self.path}" if self.path else file
@@ -59,16 +77,29 @@ class TopologyError(NetlabError):
 
     exit_code = 2
 
-    def __init__(self, file: str, problems: Iterable[Problem]):
+    def __init__(self, file: str, problems: Iterable[Problem], more_checks_pending: bool = False):
         self.file = file
-        self.problems = list(problems)
+        self.problems = sorted(problems)
+        # True when the file's structure was too broken for the later (semantic) checks.
+        self.more_checks_pending = more_checks_pending
         super().__init__(self.render())
 
     def render(self) -> str:
-        errors = [p for p in self.problems if p.severity == "error"]
+        errors = sum(p.severity == "error" for p in self.problems)
+        warnings = len(self.problems) - errors
         lines = [p.render(self.file) for p in self.problems]
-        lines.append(f"{self.file}: {len(errors)} error(s); nothing was built")
+        summary = plural(errors, "error") + (f", {plural(warnings, 'warning')}" if warnings else "")
+        lines.append(f"{self.file}: {summary}; nothing was built")
+        if self.more_checks_pending:
+            lines.append("(more checks run once these are fixed)")
         return "\n".join(lines)
+
+
+def plural(n: int, word: str) -> str:
+    """plural(1, "switch") -> '1 switch'; plural(2, "switch") -> '2 switches'."""
+    if n == 1:
+        return f"{n} {word}"
+    return f"{n} {word}es" if word.endswith(("s", "sh", "ch", "x")) else f"{n} {word}s"
 
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str:
@@ -77,12 +108,20 @@ def did_you_mean(word: str, choices: Iterable[str]) -> str:
     return f' (did you mean "{close[0]}"?)' if close else ""
 
 
+def toml_key(name: str) -> str:
+    """A key as TOML writes it: bare when it can be, else quoted ('x y' -> '"x y"')."""
+    if _BARE_KEY.match(name):
+        return name
+    return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
 def key_path(loc: Iterable[str | int]) -> str:
-    """('links', 3, 'endpoints', 1) -> 'links[3].endpoints[1]'."""
+    """('links', 3, 'endpoints', 1) -> 'links[3].endpoints[1]'; odd keys are quoted."""
     out = ""
     for part in loc:
         if isinstance(part, int):
             out += f"[{part}]"
         else:
-            out += f".{part}" if out else str(part)
+            key = toml_key(str(part))
+            out += f".{key}" if out else key
     return out

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import networkx as nx
 
-from netlab.errors import Problems, did_you_mean
+from netlab.errors import Problems, did_you_mean, toml_key
 from netlab.model import TopologyFile
 from netlab.names import ifname_problem, node_name_problem
 
@@ -38,23 +38,29 @@ def segment_id(link_index: int, ends: tuple[End, End]) -> str:
 
 def build(tf: TopologyFile, problems: Problems) -> nx.MultiGraph:
     g: nx.MultiGraph = nx.MultiGraph(lab=tf.lab.name)
+    # Names used by any link, even a broken one, or already reported as bad names: such a
+    # node is not also warned about as "disconnected".
+    named: set[str] = set()
+    g.graph["named"] = named
     for name, node in tf.nodes.items():
         if (why := node_name_problem(name)) is not None:
-            problems.error(f"nodes.{name}", why, "rename the node, e.g. 'pc1' or 'gw'")
+            problems.error(f"nodes.{toml_key(name)}", why, "rename the node, e.g. 'pc1' or 'gw'")
+            named.add(name)
         g.add_node(name, kind=node.kind)
     for name in tf.switches:
         if (why := node_name_problem(name)) is not None:
-            problems.error(f"switches.{name}", why, "rename the switch, e.g. 'lan'")
+            problems.error(f"switches.{toml_key(name)}", why, "rename the switch, e.g. 'lan'")
+            named.add(name)
         if name in tf.nodes:
             problems.error(
-                f"switches.{name}",
+                f"switches.{toml_key(name)}",
                 f"{name!r} is both a node and a switch; they share one name space",
                 "rename one of them",
             )
             continue
         g.add_node(name, kind="switch")
 
-    known = list(tf.nodes) + list(tf.switches)
+    known = sorted(set(tf.nodes) | set(tf.switches))
     used: dict[str, dict[str, str]] = {n: {} for n in tf.nodes}  # node -> ifname -> key path
     pending: list[tuple[int, list[End | None]]] = []
     for i, link in enumerate(tf.links):
@@ -62,6 +68,7 @@ def build(tf: TopologyFile, problems: Problems) -> nx.MultiGraph:
         for j, text in enumerate(link.endpoints):
             path = f"links[{i}].endpoints[{j}]"
             name, ifname = _parse_endpoint(text)
+            named.add(name)
             if name in tf.switches and name not in tf.nodes:
                 if ifname is not None:
                     problems.error(
@@ -88,7 +95,7 @@ def build(tf: TopologyFile, problems: Problems) -> nx.MultiGraph:
                 problems.error(
                     path,
                     f"no node or switch named {name!r}{did_you_mean(name, known)}",
-                    "use one of: " + ", ".join(sorted(known)) if known
+                    _one_of(known) if known
                     else "declare it under [nodes.NAME] or [switches.NAME]",
                 )
                 ends.append(None)
@@ -129,16 +136,29 @@ def build(tf: TopologyFile, problems: Problems) -> nx.MultiGraph:
             ends=(a, b),
             segment=segment_id(i, (a, b)),
         )
+    for name in tf.switches:
+        if g.nodes.get(name, {}).get("kind") == "switch" and g.degree(name) == 0 \
+                and name not in named:
+            problems.warning(f"switches.{toml_key(name)}", f"switch {name!r} has no links",
+                             f'link a node to it: endpoints = ["NODE", "{name}"], or remove it')
     return g
+
+
+def _one_of(names: list[str], limit: int = 12) -> str:
+    shown = ", ".join(names[:limit])
+    return "use one of: " + shown + (f" ... ({len(names) - limit} more)" if len(names) > limit
+                                     else "")
 
 
 def interfaces(g: nx.MultiGraph, node: str) -> list[tuple[str, int, End, End]]:
     """(ifname, link index, own end, peer end) of a node, in link order."""
     out = []
-    for _, _, data in g.edges(node, data=True):
-        a, b = data["ends"]
-        if a.name == b.name:
-            continue
-        own, peer = (a, b) if a.name == node else (b, a)
-        out.append((own.ifname, data["link"], own, peer))
+    # g.adj, not g.edges(node): no view object per call (this runs once per node).
+    for keyed in g.adj[node].values():
+        for data in keyed.values():
+            a, b = data["ends"]
+            if a.name == b.name:
+                continue
+            own, peer = (a, b) if a.name == node else (b, a)
+            out.append((own.ifname, data["link"], own, peer))
     return sorted(out, key=lambda t: t[1])

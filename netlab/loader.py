@@ -1,7 +1,14 @@
-"""TOML file -> validated TopologyFile, with every structural problem reported at once."""
+"""TOML file -> validated TopologyFile, with every structural problem reported at once.
+
+pydantic's messages are written for programmers ("list should have at least 2 items after
+validation, not 1"); here each error becomes a Problem a student can act on: the key path,
+what is wrong in plain words, and how to fix it.
+"""
 
 from __future__ import annotations
 
+import copy
+import re
 import tomllib
 import types
 import typing
@@ -13,9 +20,44 @@ from pydantic import BaseModel, ValidationError
 from netlab.errors import Problem, TopologyError, did_you_mean, key_path
 from netlab.model import TopologyFile
 
+# What each pydantic type error expects, in TOML words.
+_EXPECTED = {
+    "list_type": 'a list such as ["a", "b"]',
+    "string_type": 'a string in quotes such as "eth0"',
+    "int_type": "a whole number",
+    "int_parsing": "a whole number",
+    "int_from_float": "a whole number",
+    "float_type": "a number",
+    "float_parsing": "a number",
+    "bool_type": "true or false",
+    "bool_parsing": "true or false",
+    "dict_type": "a table ([section] or { key = value })",
+    "model_type": "a table ([section] or { key = value })",
+}
+# Errors that only say "wrong type": when a union has a more specific error at the same
+# key, these are noise from the other branches.
+_GENERIC = set(_EXPECTED) | {"literal_error", "is_instance_of"}
+_TOML_POS = re.compile(r"^(.*) \(at line (\d+), column (\d+)\)$")
+
+
+def _unwrap(tp: Any) -> Any:
+    """Strip Optional/Annotated so that X | None -> X (the model, if the union has one)."""
+    while True:
+        origin = typing.get_origin(tp)
+        if origin is typing.Annotated:
+            tp = typing.get_args(tp)[0]
+        elif origin in (typing.Union, types.UnionType):
+            args = [a for a in typing.get_args(tp) if a is not type(None)]
+            models = [a for a in args if isinstance(a, type) and issubclass(a, BaseModel)]
+            tp = models[0] if models else args[0]
+            if len(args) > 1 and not models:
+                return tp
+        else:
+            return tp
+
 
 def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
-    """The model class that holds the key at loc[:-1], to name its valid keys."""
+    """The model class that holds the key at loc, to name its valid keys."""
     tp: Any = TopologyFile
     for part in loc:
         tp = _unwrap(tp)
@@ -36,58 +78,17 @@ def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
     return tp if isinstance(tp, type) and issubclass(tp, BaseModel) else None
 
 
-def _unwrap(tp: Any) -> Any:
-    """Strip Optional/Annotated so that X | None -> X."""
-    while True:
-        origin = typing.get_origin(tp)
-        if origin is typing.Annotated:
-            tp = typing.get_args(tp)[0]
-        elif origin in (typing.Union, types.UnionType):
-            args = [a for a in typing.get_args(tp) if a is not type(None)]
-            models = [a for a in args if isinstance(a, type) and issubclass(a, BaseModel)]
-            tp = models[0] if models else args[0]
-            if len(args) > 1 and not models:
-                return tp
-        else:
-            return tp
-
-
 def _keys(model: type[BaseModel]) -> list[str]:
     return [f.alias or name for name, f in model.model_fields.items()]
 
 
-def _problem(err: Any) -> Problem:
-    loc = tuple(err["loc"])
-    # pydantic adds the branch it tried for unions (e.g. 'list[...]'); drop those parts
-    loc = tuple(p for p in loc if not (isinstance(p, str) and ("[" in p or p in _TYPE_TAGS)))
-    path = key_path(loc)
-    kind = err["type"]
-    if kind == "extra_forbidden":
-        model = _model_at(loc[:-1])
-        valid = _keys(model) if model else []
-        key = str(loc[-1])
-        return Problem(
-            path, f"unknown key {key!r}{did_you_mean(key, valid)}",
-            ("valid keys here: " + ", ".join(valid)) if valid else "remove it",
-        )
-    if kind == "missing":
-        return Problem(path, f"required key {str(loc[-1])!r} is missing", "add it")
-    msg = err["msg"]
-    if msg.startswith("Value error, "):
-        msg = msg[len("Value error, "):]
-    given = err.get("input")
-    shown = f" (got {given!r})" if not isinstance(given, dict | list) and kind != "value_error" \
-        else ""
-    fix = {
-        "literal_error": "use one of the values listed",
-        "greater_than_equal": "use a larger value",
-        "less_than_equal": "use a smaller value",
-        "too_short": "add the missing entries",
-        "too_long": "remove the extra entries",
-    }.get(kind, "correct the value")
-    if kind == "value_error" and "host bits" in msg:
-        fix = "write the subnet's network address"
-    return Problem(path, msg[0].lower() + msg[1:] + shown, fix)
+def _clean_loc(loc: tuple[Any, ...]) -> tuple[Any, ...]:
+    # pydantic adds the union branch it tried (e.g. 'list[...]', 'str'); drop those parts.
+    return tuple(p for p in loc if not (isinstance(p, str) and _is_tag(p)))
+
+
+def _is_tag(part: str) -> bool:
+    return "[" in part or part in _TYPE_TAGS
 
 
 _TYPE_TAGS = {"str", "int", "float", "bool", "IPv4Network", "IPv6Network", "IPv4Address",
@@ -95,48 +96,198 @@ _TYPE_TAGS = {"str", "int", "float", "bool", "IPv4Network", "IPv6Network", "IPv4
               "function-after", "literal['default']", "dict", "list"}
 
 
-def parse(text: str, file: str) -> TopologyFile:
-    """Parse and validate topology text; raise TopologyError with every problem."""
+def _show(value: Any) -> str:
+    """A value as the student wrote it, in TOML-ish form."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return '"' + value.replace('"', '\\"') + '"'
+    if isinstance(value, dict):
+        return "a table"
+    if isinstance(value, list):
+        return f"a list of {len(value)}"
+    return repr(value)
+
+
+def _type_fix(kind: str, key: str, given: Any, in_list: bool = False) -> str:
+    if kind == "list_type" and isinstance(given, str | int | float):
+        return f"write it as a list: {key} = [{_show(given)}]"
+    if kind == "string_type" and isinstance(given, int | float) and not isinstance(given, bool):
+        return f'put it in quotes: "{given}"'
+    if kind in ("int_type", "float_type") and isinstance(given, str):
+        return f"write the number without quotes: {key} = {given}" if given.strip().replace(
+            ".", "", 1).isdigit() else "write a number without quotes"
+    if kind == "bool_type":
+        return f"write {key} = true or {key} = false (no quotes)"
+    if kind in ("dict_type", "model_type"):
+        if in_list:
+            return "write it as a table: { key = value, ... }"
+        return f"write [{key}] with keys under it, or {key} = {{ ... }}"
+    return "correct the value"
+
+
+def _problem(err: Any) -> Problem:
+    loc = _clean_loc(tuple(err["loc"]))
+    path = key_path(loc)
+    key = str(loc[-1]) if loc and isinstance(loc[-1], str) else path
+    kind = err["type"]
+    given = err.get("input")
+    ctx = err.get("ctx") or {}
+    if kind == "extra_forbidden":
+        model = _model_at(loc[:-1])
+        valid = _keys(model) if model else []
+        return Problem(
+            path, f"unknown key {key!r}{did_you_mean(key, valid)}",
+            ("valid keys here: " + ", ".join(valid)) if valid else "remove it",
+        )
+    if kind == "missing":
+        parent = key_path(loc[:-1])
+        return Problem(path, f"required key {key!r} is missing",
+                       f"add {key} = ... under {parent}" if parent else f"add a [{key}] section")
+    if kind in _EXPECTED:
+        return Problem(path, f"expected {_EXPECTED[kind]}, got {_show(given)}",
+                       _type_fix(kind, key, given, bool(loc) and isinstance(loc[-1], int)))
+    if kind == "literal_error":
+        choices = re.findall(r"'([^']*)'", str(ctx.get("expected", "")))
+        word = given if isinstance(given, str) else ""
+        return Problem(
+            path, f"{_show(given)} is not one of: {', '.join(choices)}"
+            + did_you_mean(word, choices),
+            f'write one of them, e.g. {key} = "{choices[0]}"' if choices else "correct the value",
+        )
+    if kind in ("too_short", "too_long"):
+        n = ctx.get("actual_length", len(given) if isinstance(given, list) else 0)
+        if loc and loc[-1] == "endpoints":
+            return Problem(path, f"a link has exactly two endpoints; this one has {n}",
+                           'write endpoints = ["NODE", "NODE_OR_SWITCH"]; one link per wire')
+        if kind == "too_short":
+            return Problem(path, f"needs at least {ctx.get('min_length')} entries; has {n}",
+                           "add the missing entries")
+        return Problem(path, f"takes at most {ctx.get('max_length')} entries; has {n}",
+                       "remove the extra entries")
+    bounds = {"greater_than_equal": ("at least", "ge"), "greater_than": ("more than", "gt"),
+              "less_than_equal": ("at most", "le"), "less_than": ("less than", "lt")}
+    if kind in bounds:
+        words, name = bounds[kind]
+        limit = ctx.get(name)
+        return Problem(path, f"must be {words} {limit}; got {_show(given)}",
+                       f"use a value {words} {limit}")
+    msg = err["msg"]
+    if msg.startswith("Value error, "):
+        msg = msg[len("Value error, "):]
+    fix = "correct the value"
+    if "host bits" in msg:
+        fix = "write the subnet's network address"
+    elif "is an IPv" in msg:
+        fix = "use a subnet of the other family, or the matching key (subnet / subnet6)"
+    elif "not an IP address" in msg or "not an address" in msg or "not a subnet" in msg:
+        fix = "write it as four numbers 0-255 separated by dots (IPv4) or in IPv6 notation"
+    elif msg.startswith("expected ") and isinstance(given, int | float):
+        fix = "write it as a string, in quotes"
+    return Problem(path, msg[0].lower() + msg[1:], fix)
+
+
+def _toml_problem(e: tomllib.TOMLDecodeError) -> Problem:
+    text = str(e)
+    m = _TOML_POS.match(text)
+    if m is None:
+        return Problem("", f"TOML syntax error: {text}", "correct the TOML syntax")
+    what, line, col = m.group(1), m.group(2), m.group(3)
+    return Problem("", f"TOML syntax error at line {line}, column {col}: "
+                   f"{what[0].lower() + what[1:]}", f"correct line {line} of the file")
+
+
+def _problems(errors: list[Any]) -> list[Problem]:
+    """One problem per key: union branches and duplicate reports are merged."""
+    by_key: dict[str, list[Any]] = {}
+    for err in errors:
+        by_key.setdefault(key_path(_clean_loc(tuple(err["loc"]))), []).append(err)
+    out: set[Problem] = set()
+    for errs in by_key.values():
+        specific = [e for e in errs if e["type"] not in _GENERIC]
+        if specific:
+            out.update(_problem(e) for e in specific)
+        elif len({e["type"] for e in errs}) > 1 and all(e["type"] in _EXPECTED for e in errs):
+            # A union of plain types (e.g. str | int): one message naming all of them.
+            first = _problem(errs[0])
+            wanted = " or ".join(dict.fromkeys(_EXPECTED[e["type"]] for e in errs))
+            out.add(Problem(first.path, f"expected {wanted}, got {_show(errs[0].get('input'))}",
+                            "write one of those"))
+        else:
+            out.update(_problem(e) for e in errs)
+    return sorted(out)
+
+
+def _drop(raw: Any, loc: tuple[Any, ...]) -> None:
+    for part in loc[:-1]:
+        raw = raw[part]
+    del raw[loc[-1]]
+
+
+def parse_lenient(text: str, file: str) -> tuple[TopologyFile | None, list[Problem]]:
+    """Parse and validate; return the model (None if unusable) and the problems found.
+
+    Unknown keys below the top level are dropped and validation runs again, so that the
+    compiler's later checks still run and the student sees every problem in one go; any
+    other structural problem leaves no model to check further.
+    """
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
-        raise TopologyError(
-            file, [Problem("", f"TOML syntax error: {e}", "correct the TOML at that line")]
-        ) from None
+        return None, [_toml_problem(e)]
     try:
-        return TopologyFile.model_validate(raw)
+        return TopologyFile.model_validate(raw), []
     except ValidationError as e:
         errors = e.errors()
-        # A union reports one error per branch; where a specific one exists, drop the
-        # generic "wrong type" errors of the other branches at the same key.
-        problems = sorted({_problem(err) for err in errors if not (
-            err["type"] in _GENERIC and _same_key(err, errors))}, key=_order)
-        raise TopologyError(file, problems) from None
+    problems = _problems(errors)
+    extra = [tuple(err["loc"]) for err in errors if err["type"] == "extra_forbidden"]
+    if len(extra) != len(errors) or any(len(loc) < 2 for loc in extra):
+        return None, problems
+    # A misspelt section at the top ([node.x]) loses real content: no salvage there.
+    salvaged = copy.deepcopy(raw)
+    try:
+        for loc in extra:
+            _drop(salvaged, _clean_loc(loc))
+        return TopologyFile.model_validate(salvaged), problems
+    except (ValidationError, KeyError, IndexError, TypeError):
+        return None, problems
 
 
-_GENERIC = {"list_type", "string_type", "dict_type", "model_type", "int_type", "bool_type",
-            "float_type", "int_parsing", "bool_parsing", "float_parsing", "literal_error"}
+def merge(early: list[Problem], later: list[Problem]) -> list[Problem]:
+    """Structural problems plus the later checks' problems, minus those the dropped keys
+    may have caused: anything in a table that had an unknown key (a misspelt `to` makes
+    "needs a target" appear) waits until the key is fixed."""
+    tables = {_parent(p.path) for p in early if p.message.startswith("unknown key")}
+
+    def inside(path: str) -> bool:
+        return any(path == t or path.startswith((t + ".", t + "[")) for t in tables)
+
+    return early + [p for p in later if not inside(p.path)]
 
 
-def _bare(loc: Any) -> str:
-    return key_path(p for p in loc if not (isinstance(p, str) and ("[" in p or p in _TYPE_TAGS)))
+def _parent(path: str) -> str:
+    cut = max(path.rfind("."), path.rfind("["))
+    # A quoted key may hold dots: fall back to the whole path's table prefix.
+    return path[:cut] if cut > 0 and path.rfind('"') < cut else path.rsplit('."', 1)[0]
 
 
-def _same_key(err: Any, errors: list[Any]) -> bool:
-    here = _bare(err["loc"])
-    return any(x is not err and x["type"] not in _GENERIC and _bare(x["loc"]) == here
-               for x in errors)
+def parse(text: str, file: str) -> TopologyFile:
+    """Parse and validate topology text; raise TopologyError with every problem."""
+    model, problems = parse_lenient(text, file)
+    if problems:
+        raise TopologyError(file, problems, more_checks_pending=True)
+    assert model is not None
+    return model
 
 
-def _order(p: Problem) -> tuple[str, str]:
-    return (p.path, p.message)
+def read_text(path: str | Path) -> str:
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        why = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
+        raise TopologyError(str(path), [Problem("", f"cannot read the file: {why}",
+                                                "check the path")]) from None
 
 
 def read(path: str | Path) -> TopologyFile:
-    p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as e:
-        raise TopologyError(str(path), [Problem("", f"cannot read the file: {e}",
-                                                "check the path")]) from None
-    return parse(text, str(path))
+    return parse(read_text(path), str(path))

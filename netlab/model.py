@@ -85,8 +85,9 @@ Mtu = Annotated[int, Field(ge=68, le=65535)]
 
 
 class _Strict(BaseModel):
-    # Unknown keys are errors: a typo must never be silently ignored.
-    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
+    # Unknown keys are errors: a typo must never be silently ignored. Strict: TOML has real
+    # types, so "yes" is not a boolean and "80" is not a port (as the JSON Schema says).
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True, strict=True)
 
 
 class LabSection(_Strict):
@@ -180,6 +181,13 @@ class Node(_Strict):
         default_factory=dict, description="Sysctls set in the node's namespace (net.* only)."
     )
     nat: Nat | None = Field(None, description="NAT rules (nftables) in the node.")
+    firewall: str | None = Field(
+        None,
+        description="nftables rules of this node: the body of a table (chains, sets), loaded "
+        "atomically into netlab's own table 'inet netlab_fw' in the node's namespace.",
+        examples=['chain input { type filter hook input priority filter; policy drop; '
+                  'ct state established,related accept; tcp dport 80 accept }'],
+    )
     exec: list[str] = Field(
         default_factory=list,
         description="Long-running commands started in the node after the network is up "
@@ -199,6 +207,27 @@ class Switch(_Strict):
     mtu: Mtu | None = Field(None, description="MTU of the bridge and its ports.")
 
 
+def _unit_value(value: object) -> object:
+    # A bare number has no unit: 1 could be 1% or 1 bit/s. Checked fully by the compiler.
+    if isinstance(value, bool) or not isinstance(value, str):
+        raise ValueError(f"{value!r} has no unit; write a string such as \"10mbit\", "
+                         "\"20ms\" or \"1%\"")
+    return value
+
+
+LinkValue = Annotated[str, BeforeValidator(_unit_value)]
+
+
+class EndProps(_Strict):
+    """Properties of one end of a link: they shape the traffic that end sends."""
+
+    rate: LinkValue | None = Field(None, description="Rate limit, e.g. \"1mbit\".")
+    delay: LinkValue | None = Field(None, description="Added delay, e.g. \"20ms\".")
+    jitter: LinkValue | None = Field(None, description="Delay variation, e.g. \"5ms\".")
+    loss: LinkValue | None = Field(None, description="Random loss, e.g. \"1%\".")
+    mtu: Mtu | None = Field(None, description="MTU of this end only.")
+
+
 class Link(_Strict):
     endpoints: Annotated[list[str], Field(min_length=2, max_length=2)] = Field(
         description="Two endpoints: \"node\", \"node:ifname\" or a switch name."
@@ -215,6 +244,23 @@ class Link(_Strict):
         None, description="IPv6 subnet of a node-to-node link; else one /64 from pools.p2p6."
     )
     mtu: Mtu | None = Field(None, description="MTU of both ends.")
+    rate: LinkValue | None = Field(
+        None, description="Rate limit of each direction, e.g. \"10mbit\" (tbf).",
+        examples=["10mbit"])
+    delay: LinkValue | None = Field(
+        None, description="Delay added in each direction, e.g. \"20ms\" (needs netem).",
+        examples=["20ms"])
+    jitter: LinkValue | None = Field(
+        None, description="Random variation of the delay, e.g. \"5ms\" (needs netem).",
+        examples=["5ms"])
+    loss: LinkValue | None = Field(
+        None, description="Share of packets lost in each direction, e.g. \"1%\".",
+        examples=["1%"])
+    props: Annotated[list[EndProps], Field(min_length=2, max_length=2)] | None = Field(
+        None,
+        description="Per-end properties, one table per endpoint in order; each shapes what "
+        "that end SENDS and overrides the link-wide value, e.g. [{rate=\"1mbit\"}, {}].",
+    )
 
 
 class DnsExpect(_Strict):

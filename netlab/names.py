@@ -18,11 +18,21 @@ _IFNAME_RE = re.compile(r"^[a-z][a-z0-9_-]*$")
 RESERVED_IFNAMES = frozenset({"lo", "all", "default"})
 
 
-def _charset_problem(kind: str, name: str, pattern: str) -> str:
-    return (
-        f"{kind} {name!r} may only contain {pattern}"
-        " (it becomes a namespace, file or interface name)"
-    )
+_ALLOWED = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-")
+
+
+def _charset_problem(kind: str, name: str, pattern: str, allowed: frozenset[str] = _ALLOWED) -> str:
+    bad = sorted({c for c in name if c not in allowed and not c.isupper()})
+    shown = (["capital letters"] if any(c.isupper() for c in name) else []) + [
+        "spaces" if c == " " else repr(c) for c in bad]
+    if shown:
+        listed = ", ".join(shown[:-1]) + " and " + shown[-1] if len(shown) > 1 else shown[0]
+        what = f"{kind} {name!r} contains {listed}"
+    elif not name[0].isalpha():
+        what = f"{kind} {name!r} does not start with a letter"
+    else:
+        what = f"{kind} {name!r} ends with '-'"
+    return f"{what}; it may only contain {pattern} (it becomes a namespace, file or interface name)"
 
 
 def lab_name_problem(name: str) -> str | None:
@@ -62,7 +72,8 @@ def ifname_problem(name: str) -> str | None:
         )
     if not _IFNAME_RE.match(name):
         return _charset_problem(
-            "interface name", name, "lowercase letters, digits, '_' and '-', starting with a letter"
+            "interface name", name, "lowercase letters, digits, '_' and '-', starting with a letter",
+            _ALLOWED | {"_"},
         )
     if name in RESERVED_IFNAMES:
         return f"interface name {name!r} is reserved by Linux"

@@ -85,10 +85,22 @@ class SwitchPlan(_Value):
     ports: list[SwitchPort]
 
 
+class ShapingPlan(_Value):
+    """What a link end does to the traffic it sends (docs/links.md); null fields: nothing."""
+
+    rate_bit: int | None = Field(None, description="Rate limit, bits per second (tbf).")
+    delay_ms: float | None = Field(None, description="Added delay, milliseconds (netem).")
+    jitter_ms: float | None = Field(None, description="Random delay variation, ms (netem).")
+    loss_pct: float | None = Field(
+        None, description="Random loss, percent (netem, or nftables where netem is missing)."
+    )
+
+
 class VethEnd(_Value):
     netns: str
     ifname: str
     mtu: int
+    shaping: ShapingPlan | None = Field(None, description="Egress shaping of this end.")
 
 
 class VethPlan(_Value):

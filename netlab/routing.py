@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 import networkx as nx
 
-from netlab.addressing import Addressing, Iface
-from netlab.errors import Problems, did_you_mean
+from netlab.addressing import Addressing, Iface, Member
+from netlab.errors import Problems, did_you_mean, toml_key
 from netlab.model import TopologyFile
 
 
@@ -26,28 +26,36 @@ class RouteEntry:
     origin: str  # default | static | auto | uplink
 
 
-def _ifaces(addr: Addressing, node: str) -> dict[str, list[Iface]]:
-    return {ifn: xs for (n, ifn), xs in addr.addresses.items() if n == node}
-
-
 def _on_link(addr: Addressing, node: str, ip: ipaddress._BaseAddress) -> str | None:
     """The node's interface whose subnet contains ip."""
-    for ifname, xs in _ifaces(addr, node).items():
+    for ifname, xs in addr.ifaces(node).items():
         if any(x.version == ip.version and ip in x.network for x in xs):
             return ifname
     return None
 
 
-def _shared(addr: Addressing, a: str, b: str, family: int) -> tuple[str, Iface] | None:
-    """(a's ifname, b's address) on the first segment a and b share, in a's link order."""
+def _first_members(addr: Addressing) -> dict[str, dict[str, Member]]:
+    """segment id -> node -> the node's first member there (indexed once, used often)."""
+    out: dict[str, dict[str, Member]] = {}
     for seg in addr.segments.values():
-        mine = [m for m in seg.members if m.node == a]
-        theirs = [m for m in seg.members if m.node == b]
-        if not mine or not theirs:
+        firsts = out[seg.id] = {}
+        for m in seg.members:
+            firsts.setdefault(m.node, m)
+    return out
+
+
+def _shared(
+    addr: Addressing, firsts: dict[str, dict[str, Member]], a: str, b: str, family: int
+) -> tuple[str, Iface] | None:
+    """(a's ifname, b's address) on the first segment a and b share, in segment order."""
+    for seg, _ in addr.memberships(a):
+        theirs = firsts[seg.id].get(b)
+        if theirs is None:
             continue
-        for x in addr.addresses[(theirs[0].node, theirs[0].ifname)]:
+        mine = firsts[seg.id][a]
+        for x in addr.addresses[(theirs.node, theirs.ifname)]:
             if x.version == family:
-                return mine[0].ifname, x
+                return mine.ifname, x
     return None
 
 
@@ -60,21 +68,21 @@ def compute(
 ) -> dict[str, list[RouteEntry]]:
     routes: dict[str, list[RouteEntry]] = {n: [] for n in tf.nodes}
     routers = [n for n, node in tf.nodes.items() if node.kind == "router"]
+    firsts = _first_members(addr)
+    routers_on = {seg: sorted(n for n in members if tf.nodes[n].kind == "router")
+                  for seg, members in firsts.items()}
 
     # Default routes from `gateway` (explicit, or the single router on the host's segments).
     for name, node in tf.nodes.items():
-        path = f"nodes.{name}.gateway"
+        path = f"nodes.{toml_key(name)}.gateway"
         gw = node.gateway
         if gw is None:
             if node.kind == "router":
                 continue
-            near = sorted(
-                {m.node for seg in addr.segments.values() if any(x.node == name for x in seg.members)
-                 for m in seg.members if m.node != name and tf.nodes[m.node].kind == "router"}
-            )
+            near = sorted({r for seg, _ in addr.memberships(name) for r in routers_on[seg.id]})
             if len(near) > 1:
                 problems.warning(
-                    f"nodes.{name}",
+                    f"nodes.{toml_key(name)}",
                     f"host {name!r} shares segments with several routers ({', '.join(near)});"
                     " it gets no default route",
                     f'set nodes.{name}.gateway to one of them, e.g. gateway = "{near[0]}"',
@@ -111,7 +119,7 @@ def compute(
             continue
         found = False
         for family in (4, 6):
-            hit = _shared(addr, name, gw, family)
+            hit = _shared(addr, firsts, name, gw, family)
             if hit is not None and any(x.version == family for x in addr.addresses[(name, hit[0])]):
                 found = True
                 routes[name].append(RouteEntry(_default_name(family), str(hit[1].ip), hit[0],
@@ -124,10 +132,10 @@ def compute(
 
     # Hand-written routes.
     for name, node in tf.nodes.items():
-        own = _ifaces(addr, name)
+        own = addr.ifaces(name)
         extra = {tf.uplink.ifname} if tf.uplink is not None and tf.uplink.node == name else set()
         for k, r in enumerate(node.routes):
-            path = f"nodes.{name}.routes[{k}]"
+            path = f"nodes.{toml_key(name)}.routes[{k}]"
             if r.via is None and r.dev is None:
                 problems.error(path, "a route needs via, dev or both", 'add via = "ADDRESS"')
                 continue
@@ -158,12 +166,13 @@ def compute(
                                            "static"))
 
     if tf.lab.routing == "auto":
-        _auto(tf, addr, routers, routes)
+        _auto(tf, addr, firsts, routers, routes)
     return routes
 
 
 def _auto(
-    tf: TopologyFile, addr: Addressing, routers: list[str], routes: dict[str, list[RouteEntry]]
+    tf: TopologyFile, addr: Addressing, firsts: dict[str, dict[str, Member]],
+    routers: list[str], routes: dict[str, list[RouteEntry]],
 ) -> None:
     for family in (4, 6):
         rg = nx.Graph()
@@ -179,35 +188,38 @@ def _auto(
                 ):
                     rg.add_edge(("r", m.node), ("s", seg.id))
         up = tf.uplink.node if tf.uplink is not None else None
+        nets = [(seg.id, str(seg.subnet[family])) for seg in addr.segments.values()
+                if family in seg.subnet]
         for r in routers:
             paths = nx.single_source_shortest_path(rg, ("r", r))
             have = {x.to for x in routes[r]}
-            for seg in addr.segments.values():
-                net = seg.subnet.get(family)
-                target = paths.get(("s", seg.id))
-                if net is None or target is None or len(target) < 4 or str(net) in have:
+            hops: dict[tuple[str, str], tuple[str, str] | None] = {}  # first hop, memoised
+            for seg_id, net in nets:
+                target = paths.get(("s", seg_id))
+                if target is None or len(target) < 4 or net in have:
                     continue
-                hop = _next_hop(addr, r, target, family)
+                hop = _next_hop(addr, firsts, hops, r, target, family)
                 if hop is not None:
-                    routes[r].append(RouteEntry(str(net), hop[1], hop[0], "auto"))
+                    routes[r].append(RouteEntry(net, hop[1], hop[0], "auto"))
             default = _default_name(family)
             if up is not None and up != r and default not in have and ("r", up) in paths:
                 target = paths[("r", up)]
-                hop = _next_hop(addr, r, target, family)
+                hop = _next_hop(addr, firsts, hops, r, target, family)
                 if hop is not None:
                     routes[r].append(RouteEntry(default, hop[1], hop[0], "auto"))
 
 
 def _next_hop(
-    addr: Addressing, router: str, path: list[tuple[str, str]], family: int
+    addr: Addressing, firsts: dict[str, dict[str, Member]],
+    memo: dict[tuple[str, str], tuple[str, str] | None],
+    router: str, path: list[tuple[str, str]], family: int,
 ) -> tuple[str, str] | None:
     """(dev, via) for the first hop of a router-segment-router... path."""
     first_seg, next_router = path[1][1], path[2][1]
-    seg = addr.segments[first_seg]
-    dev = next(m.ifname for m in seg.members if m.node == router)
-    for m in seg.members:
-        if m.node == next_router:
-            for x in addr.addresses[(m.node, m.ifname)]:
-                if x.version == family:
-                    return dev, str(x.ip)
-    return None
+    if (first_seg, next_router) not in memo:
+        dev = firsts[first_seg][router].ifname
+        peer = firsts[first_seg][next_router]
+        via = next((str(x.ip) for x in addr.addresses[(peer.node, peer.ifname)]
+                    if x.version == family), None)
+        memo[(first_seg, next_router)] = None if via is None else (dev, via)
+    return memo[(first_seg, next_router)]

@@ -6,14 +6,23 @@ topology file, so they work when the file has changed or is gone.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import json
 import os
+import shutil
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from netlab.errors import NetlabError, UsageError
 from netlab.plan import Plan
 
 RUN_DIR = Path(os.environ.get("NETLAB_RUN_DIR", "/run/netlab"))
 PLAN_FILE = "plan.json"
+RECORD_FILE = "created.jsonl"
+LOG_DIR = "logs"
+UTS_DIR = "uts"
 
 
 class LabNotFound(NetlabError):
@@ -58,3 +67,98 @@ def _not_deployed(name: str) -> str:
     labs = list_labs()
     listing = ", ".join(labs) if labs else "none"
     return f"lab {name!r} is not deployed (deployed labs: {listing})"
+
+
+# --- writing (the backend's side) -----------------------------------------------------
+
+
+def write_plan(name: str, plan: Plan) -> Path:
+    """Create the lab's state directory and save its plan, before anything is built."""
+    d = lab_dir(name)
+    d.mkdir(parents=True, exist_ok=True)
+    (d / LOG_DIR).mkdir(exist_ok=True)
+    (d / UTS_DIR).mkdir(exist_ok=True)
+    tmp = d / (PLAN_FILE + ".tmp")
+    tmp.write_text(plan.to_json())
+    tmp.replace(d / PLAN_FILE)
+    return d
+
+
+def remove_lab_dir(name: str) -> None:
+    shutil.rmtree(lab_dir(name), ignore_errors=True)
+
+
+class Record:
+    """Journal of what deploy actually created: one JSON object per line, appended as
+    each object comes into existence, so that an interrupted deploy can still be undone.
+
+    Entries have a "kind": netns / uts (path, dev, ino), etc (a /etc/netns dir), hostlink
+    (root-ns interface), hostnft (root-ns nft table), hostsysctl (key, old), proc (node,
+    pid, start). Other modules may append kinds of their own; destroy ignores unknown ones.
+    """
+
+    def __init__(self, name: str):
+        self.path = lab_dir(name) / RECORD_FILE
+        self.entries: list[dict[str, Any]] = []
+        self._fd: int | None = None
+
+    def open(self) -> Record:
+        self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC,
+                           0o644)
+        return self
+
+    def add(self, **entry: Any) -> None:
+        self.add_many([entry])
+
+    def add_many(self, entries: list[dict[str, Any]]) -> None:
+        if not entries:
+            return
+        self.entries.extend(entries)
+        if self._fd is not None:
+            os.write(self._fd, "".join(json.dumps(e) + "\n" for e in entries).encode())
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+    def of(self, kind: str) -> list[dict[str, Any]]:
+        return [e for e in self.entries if e.get("kind") == kind]
+
+
+def read_record(name: str) -> Record:
+    """The journal of a lab (empty if it has none); tolerates a torn last line."""
+    rec = Record(name)
+    try:
+        text = rec.path.read_text()
+    except FileNotFoundError:
+        return rec
+    for line in text.splitlines():
+        with contextlib.suppress(ValueError):
+            rec.entries.append(json.loads(line))
+    return rec
+
+
+@contextlib.contextmanager
+def lab_lock(name: str) -> Iterator[None]:
+    """Exclusive per-lab lock held by deploy and destroy (a lock file beside the lab dir)."""
+    RUN_DIR.mkdir(parents=True, exist_ok=True)
+    fd = os.open(RUN_DIR / f".{name}.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise NetlabError(f"lab {name!r} is being deployed or destroyed by another netlab"
+                              " process; try again when it has finished") from None
+        yield
+    finally:
+        os.close(fd)
+
+
+def deployed_labs() -> list[str]:
+    """Labs with state (a plan or a record): list_labs plus half-built ones."""
+    try:
+        return sorted(p.name for p in RUN_DIR.iterdir() if p.is_dir() and (
+            (p / PLAN_FILE).is_file() or (p / RECORD_FILE).is_file()))
+    except FileNotFoundError:
+        return []

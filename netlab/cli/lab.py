@@ -1,9 +1,242 @@
-"""Verbs of this group (filled in by its issue)."""
+"""Verbs that build and run labs: deploy, destroy, list, status, exec, shell."""
 
 from __future__ import annotations
 
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Annotated
+
 import typer
+
+from netlab.cli.common import friendly_errors, print_warnings
+from netlab.errors import NetlabError, UsageError
+
+LabOpt = Annotated[str | None, typer.Option(
+    "--lab", "-l", help="Lab name (default: the only deployed lab).")]
+NodeArg = Annotated[str, typer.Argument(help="Node to run in.", show_default=False)]
+
+
+def _need_root(verb: str) -> None:
+    if os.geteuid() != 0:
+        raise UsageError(f"`netlab {verb}` needs root (network namespaces); run it with sudo")
+
+
+def deploy(
+    file: Annotated[Path, typer.Argument(help="Topology file (TOML).", show_default=False)],
+    force: Annotated[bool, typer.Option("--force", help="Destroy and redeploy the lab if it"
+                                        " is already deployed.")] = False,
+) -> None:
+    """Build the lab in the kernel: namespaces, bridges, veths, addresses, routes, NAT."""
+    with friendly_errors():
+        _need_root("deploy")
+        from netlab.api import load
+        from netlab.backend.apply import deploy as apply_plan
+        from netlab.status import summary
+
+        t0 = time.perf_counter()
+        topo = load(file)
+        print_warnings(str(file), topo.warnings)
+        apply_plan(topo.plan, force=force)
+        took = time.perf_counter() - t0
+        p = topo.plan
+        typer.echo(f"deployed lab {p.lab}: {summary(p)} in {took:.2f} s")
+        if p.nodes:
+            first = p.nodes[0].name
+            lab = "" if _only_lab(p.lab) else f"--lab {p.lab} "
+            typer.echo(f"  try: netlab exec {lab}{first} -- ip addr    |  netlab status {lab}"
+                       f"|  netlab destroy {p.lab}")
+
+
+def _only_lab(name: str) -> bool:
+    from netlab.state import list_labs
+
+    return list_labs() == [name]
+
+
+def destroy(
+    target: Annotated[str | None, typer.Argument(
+        help="Lab name or topology file.", show_default=False)] = None,
+    all_labs: Annotated[bool, typer.Option("--all", help="Destroy every deployed lab.")] = False,
+) -> None:
+    """Remove everything a lab created (idempotent; the topology file may be gone)."""
+    with friendly_errors():
+        _need_root("destroy")
+        from netlab.backend.destroy import destroy_lab
+        from netlab.state import deployed_labs
+
+        if all_labs == (target is not None):
+            raise UsageError("name a lab (or its topology file), or pass --all")
+        names = deployed_labs() if all_labs else [_lab_name(target)]  # type: ignore[arg-type]
+        if all_labs and not names:
+            typer.echo("no lab is deployed; nothing to destroy")
+        for name in names:
+            t0 = time.perf_counter()
+            rep = destroy_lab(name)
+            if rep is None:
+                typer.echo(f"lab {name} is not deployed; nothing to destroy")
+                continue
+            typer.echo(f"destroyed lab {name}: {rep.namespaces} namespaces, {rep.processes}"
+                       f" processes in {time.perf_counter() - t0:.2f} s")
+            for why in rep.skipped:
+                typer.echo(f"  left alone: {why}", err=True)
+
+
+def _lab_name(target: str) -> str:
+    """A lab name, or the lab named in a topology file (read leniently: it may be broken)."""
+    path = Path(target)
+    if not (path.suffix == ".toml" or "/" in target or path.is_file()):
+        return target
+    import tomllib
+
+    try:
+        name = tomllib.loads(path.read_text())["lab"]["name"]
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise UsageError(f"cannot read the lab name from {target}: {e}") from None
+    if not isinstance(name, str):
+        raise UsageError(f"{target}: lab.name is not a string")
+    return name
+
+
+def list_() -> None:
+    """List deployed labs."""
+    with friendly_errors():
+        from rich.console import Console
+        from rich.table import Table
+
+        from netlab.state import deployed_labs, read_plan
+
+        labs = deployed_labs()
+        if not labs:
+            typer.echo("no lab is deployed")
+            return
+        table = Table("lab", "nodes", "switches", "namespaces", "source", "description",
+                      box=None, header_style="bold")
+        for name in labs:
+            try:
+                p = read_plan(name)
+            except (NetlabError, ValueError):
+                table.add_row(name, "?", "?", "?", "(no plan: half-built; destroy it)", "")
+                continue
+            table.add_row(name, str(len(p.nodes)), str(len(p.switches)),
+                          str(len(p.namespaces)), p.source, p.description)
+        Console().print(table)
+
+
+def status(
+    lab: LabOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Show the lab as the kernel sees it; flag drift from the plan (exit 1 if any)."""
+    with friendly_errors():
+        _need_root("status")
+        from netlab.state import resolve_lab
+        from netlab.status import lab_status
+
+        st = lab_status(resolve_lab(lab))
+        if as_json:
+            typer.echo(json.dumps(st.to_dict(), indent=2))
+        else:
+            _print_status(st)
+        if st.drift:
+            raise typer.Exit(1)
+
+
+def _print_status(st) -> None:  # type: ignore[no-untyped-def]
+    from rich.console import Console
+    from rich.table import Table
+
+    con = Console()
+    con.print(f"[bold]lab {st.lab}[/bold]  {st.description}  ({st.source})")
+    colour = {"up": "green", "missing": "red"}
+    for ns in st.nodes:
+        head = f"\n[bold]{ns.kind} {ns.name}[/bold]  netns {ns.netns}"
+        con.print(head + ("" if ns.present else "  [red]MISSING[/red]"))
+        if not ns.present:
+            continue
+        t = Table("interface", "state", "mtu", "addresses", "peer", box=None,
+                  header_style="dim", pad_edge=False)
+        for i in ns.interfaces:
+            c = colour.get(i.state, "yellow")
+            t.add_row(i.name, f"[{c}]{i.state}[/{c}]", str(i.mtu or ""),
+                      " ".join(i.addresses), i.peer or (f"master {i.master}" if i.master else ""))
+        con.print(t)
+        for r in ns.routes:
+            con.print(f"  route {r}", highlight=False)
+        for p in ns.processes:
+            state = "[green]alive[/green]" if p.alive else "[red]dead[/red]"
+            con.print(f"  process {p.pid} {state}: {p.command}  (log {p.log})", highlight=False)
+    if st.drift:
+        con.print(f"\n[red bold]drift ({len(st.drift)}):[/red bold]")
+        for d in st.drift:
+            con.print(f"  - {d}", highlight=False)
+    else:
+        con.print("\n[green]kernel matches the plan[/green]")
+
+
+def _enter(lab: str | None, node: str) -> tuple[str, str]:
+    """Resolve lab and node, then move this process into the node's namespaces."""
+    from netlab.backend.procs import enter_node, uts_path
+    from netlab.lab import Lab
+    from netlab.netns import netns_path
+
+    handle = Lab.attach(lab)
+    n = handle.node(node)
+    if not os.path.exists(netns_path(n.netns)):
+        raise NetlabError(f"namespace {n.netns} of node {node} is missing (netlab status)")
+    enter_node(n.netns, uts_path(handle.name, n.name))
+    return handle.name, n.name
+
+
+def exec_(
+    node: NodeArg,
+    command: Annotated[list[str], typer.Argument(help="Command and its arguments (after --).",
+                                                 show_default=False)],
+    lab: LabOpt = None,
+) -> None:
+    """Run a command in a node, like `ip netns exec` (exit code, stdin, stdout pass through)."""
+    with friendly_errors():
+        _need_root("exec")
+        _enter(lab, node)
+    _replace_process(command)
+
+
+def shell(node: NodeArg, lab: LabOpt = None) -> None:
+    """Open an interactive shell in a node; the prompt shows the node's name."""
+    with friendly_errors():
+        _need_root("shell")
+        lab_name, node_name = _enter(lab, node)
+    os.environ["NETLAB_LAB"], os.environ["NETLAB_NODE"] = lab_name, node_name
+    prompt = f"[{lab_name}] {node_name}:\\w\\$ "
+    sh = os.environ.get("SHELL", "/bin/bash")
+    if os.path.basename(sh) == "bash":
+        # Read the user's bashrc first, then set the prompt (bashrc would override PS1).
+        rc = f"[ -f ~/.bashrc ] && . ~/.bashrc\nPS1='{prompt}'\n"
+        r, w = os.pipe()
+        os.write(w, rc.encode())
+        os.close(w)
+        _replace_process([sh, "--rcfile", f"/dev/fd/{r}", "-i"], keep_fd=r)
+    os.environ["PS1"] = f"[{lab_name}] {node_name}# "
+    _replace_process([sh, "-i"])
+
+
+def _replace_process(argv: list[str], keep_fd: int | None = None) -> None:
+    if keep_fd is not None:
+        os.set_inheritable(keep_fd, True)
+    sys.stdout.flush()
+    try:
+        os.execvp(argv[0], argv)
+    except OSError as e:
+        typer.echo(f"error: cannot run {argv[0]!r}: {e.strerror}", err=True)
+        raise typer.Exit(127 if isinstance(e, FileNotFoundError) else 126) from None
 
 
 def register(app: typer.Typer) -> None:
-    del app
+    app.command()(deploy)
+    app.command()(destroy)
+    app.command("list")(list_)
+    app.command()(status)
+    app.command("exec", context_settings={"allow_interspersed_args": False})(exec_)
+    app.command()(shell)

@@ -1,9 +1,256 @@
-"""Verbs of this group (filled in by its issue)."""
+"""Probe verbs: ping, trace, probe, pingall, check. They read the deployed lab's saved
+plan and send real packets from inside its namespaces (netlab/probes)."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
 import typer
+
+from netlab.cli.common import friendly_errors
+from netlab.errors import UsageError
+
+if TYPE_CHECKING:
+    from netlab.plan import Plan
+    from netlab.probes.results import CheckReport
+
+LabOpt = Annotated[str | None, typer.Option(
+    "--lab", "-l", help="Lab name (default: the only deployed lab).")]
+SrcArg = Annotated[str, typer.Argument(help="Node to send from.", show_default=False)]
+DstArg = Annotated[str, typer.Argument(help="Target: node, node:ifname, or an IP address.",
+                                       show_default=False)]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
+TimeoutOpt = Annotated[float, typer.Option("--timeout", "-W", min=0.01, max=60,
+                                           help="Seconds to wait for an answer.")]
+Family6 = Annotated[bool, typer.Option("-6", help="Use the target's IPv6 address.")]
+
+
+def _plan(lab: str | None) -> Plan:
+    from netlab.state import read_plan, resolve_lab
+
+    return read_plan(resolve_lab(lab))
+
+
+def _emit_json(data: dict[str, Any]) -> None:
+    typer.echo(json.dumps(data, indent=2))
+
+
+def ping(a: SrcArg, b: DstArg, lab: LabOpt = None,
+         count: Annotated[int, typer.Option("--count", "-c", min=1, max=100000,
+                                            help="Echo requests to send.")] = 3,
+         interval: Annotated[float, typer.Option("--interval", "-i", min=0.0, max=60,
+                                                 help="Seconds between requests.")] = 0.2,
+         timeout: TimeoutOpt = 1.0, v6: Family6 = False, as_json: JsonOpt = False) -> None:
+    """ICMP echo from node A to B, printed like ping; exit 0 if any reply came back."""
+    from netlab.probes import icmp, sockets, targets
+    from netlab.probes.results import IcmpError, Reply
+
+    with friendly_errors():
+        plan = _plan(lab)
+        targets.source_node(plan, a)
+        tgt = targets.resolve(plan, b, 6 if v6 else None)
+        names = targets.address_map(plan)
+
+        def show(ev: Reply | IcmpError) -> None:
+            if isinstance(ev, Reply):
+                typer.echo(f"{ev.size} bytes from {targets.label(names, ev.address)}: "
+                           f"icmp_seq={ev.seq} ttl={ev.ttl} time={ev.rtt_ms:.3f} ms")
+            else:
+                typer.echo(f"From {targets.label(names, ev.address)} icmp_seq={ev.seq} {ev.text}")
+
+        if not as_json:
+            try:
+                src = sockets.source_address(plan.node(a).netns, tgt.address)
+            except sockets.NoRoute:
+                src = "?"
+            typer.echo(f"PING {b} ({tgt.address}) from {a} ({src}): "
+                       f"{len(icmp.PAYLOAD)} data bytes")
+        result = icmp.ping(plan, a, tgt.address, count=count, interval=interval,
+                           timeout=timeout, on_event=None if as_json else show)
+        result.target = b
+        if as_json:
+            _emit_json(result.to_dict())
+        else:
+            for e in result.errors:
+                if e.type < 0:
+                    typer.echo(e.text)
+            typer.echo(f"\n--- {b} ping statistics ---")
+            for line in result.summary_lines():
+                typer.echo(line)
+    raise typer.Exit(0 if result.ok else 1)
+
+
+def trace(a: SrcArg, b: DstArg, lab: LabOpt = None,
+          max_hops: Annotated[int, typer.Option("--max-hops", "-m", min=1, max=64)] = 16,
+          timeout: TimeoutOpt = 1.0, v6: Family6 = False, as_json: JsonOpt = False) -> None:
+    """Traceroute from node A to B: each hop as node name and address."""
+    from netlab.probes import targets
+    from netlab.probes.trace import trace as run_trace
+
+    with friendly_errors():
+        plan = _plan(lab)
+        targets.source_node(plan, a)
+        tgt = targets.resolve(plan, b, 6 if v6 else None)
+        result = run_trace(plan, a, tgt.address, max_hops=max_hops, timeout=timeout)
+        result.target = b
+        if as_json:
+            _emit_json(result.to_dict())
+        else:
+            typer.echo(f"trace from {a} to {b} ({tgt.address}), {max_hops} hops max")
+            for h in result.hops:
+                if h.address is None:
+                    typer.echo(f"{h.ttl:>2}  *" + (f"  {h.note}" if h.note else ""))
+                    continue
+                who = f"{h.node} ({h.address})" if h.node else h.address
+                note = f"  !{h.note}" if h.note else ""
+                typer.echo(f"{h.ttl:>2}  {who}  {h.rtt_ms:.3f} ms{note}")
+            if not result.reached:
+                typer.echo(f"{b} not reached")
+    raise typer.Exit(0 if result.reached else 1)
+
+
+def probe(a: SrcArg, b: DstArg, lab: LabOpt = None,
+          tcp: Annotated[int | None, typer.Option("--tcp", min=1, max=65535,
+                                                  help="TCP port: send a SYN.")] = None,
+          udp: Annotated[int | None, typer.Option("--udp", min=1, max=65535,
+                                                  help="UDP port: send a datagram.")] = None,
+          timeout: TimeoutOpt = 1.0, v6: Family6 = False, as_json: JsonOpt = False) -> None:
+    """TCP SYN or UDP probe from A to B:PORT; exit 0 if open or answered."""
+    from netlab.probes.tcpudp import probe as run_probe
+
+    with friendly_errors():
+        if (tcp is None) == (udp is None):
+            raise UsageError("give exactly one of --tcp PORT or --udp PORT")
+        proto, port = ("tcp", tcp) if tcp is not None else ("udp", udp)
+        assert port is not None
+        plan = _plan(lab)
+        result = run_probe(plan, a, b, proto, port, timeout=timeout, family=6 if v6 else None)
+        if as_json:
+            _emit_json(result.to_dict())
+        else:
+            rtt = f", {result.rtt_ms:.3f} ms" if result.rtt_ms is not None else ""
+            typer.echo(f"{proto}/{port} {a} -> {b} ({result.address}): {result.state} "
+                       f"({result.detail}{rtt})")
+    raise typer.Exit(0 if result.ok else 1)
+
+
+def pingall(lab: LabOpt = None, timeout: TimeoutOpt = 1.0, as_json: JsonOpt = False) -> None:
+    """Reachability matrix between all nodes, all pairs in parallel; exit 0 if all reach."""
+    from netlab.probes.matrix import pingall as run_pingall
+
+    with friendly_errors():
+        plan = _plan(lab)
+        result = run_pingall(plan, timeout=timeout)
+        if as_json:
+            _emit_json(result.to_dict())
+        else:
+            _print_matrix(result)
+    raise typer.Exit(0 if result.ok else 1)
+
+
+def _print_matrix(result: Any) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    names = result.nodes
+    width = 14 + sum(max(3, len(n)) + 3 for n in names)
+    if width <= console.width:
+        table = Table(title=f"pingall: lab {result.lab}  (rows: from, columns: to)")
+        table.add_column("from \\ to", style="bold")
+        for n in names:
+            table.add_column(n, justify="center")
+        for s in names:
+            cells = ["·" if s == d else ("[green]✓[/]" if result.reached[s][d] else "[red]✗[/]")
+                     for d in names]
+            table.add_row(s, *cells)
+    else:  # too wide for a matrix: one row per source
+        table = Table(title=f"pingall: lab {result.lab}")
+        table.add_column("from", style="bold")
+        table.add_column("reached", justify="right")
+        table.add_column("unreachable")
+        for s in names:
+            row = result.reached[s]
+            bad = [d for d, ok in row.items() if not ok]
+            table.add_row(s, f"{len(row) - len(bad)}/{len(row)}",
+                          "[red]" + ", ".join(bad) + "[/]" if bad else "[green]none[/]")
+    console.print(table)
+    loss = 100.0 * (1 - result.ok_pairs / result.pairs) if result.pairs else 0.0
+    console.print(f"{result.ok_pairs}/{result.pairs} pairs reachable ({loss:.0f}% dropped) "
+                  f"in {result.elapsed_s:.3f} s")
+
+
+def check(file: Annotated[Path | None, typer.Argument(
+              help="Topology file of the deployed lab (its expect tables are used).",
+              show_default=False)] = None,
+          lab: LabOpt = None, as_json: JsonOpt = False,
+          junit: Annotated[Path | None, typer.Option(
+              "--junit", help="Also write the results as JUnit XML to this file.")] = None,
+          ) -> None:
+    """Run the lab's expectations (expect tables) against it; exit 1 if any fails."""
+    with friendly_errors():
+        report = run_check(file, lab, as_json=as_json, junit=junit)
+    raise typer.Exit(0 if report.ok else 1)
+
+
+def run_check(file: Path | None, lab: str | None, as_json: bool = False,
+              junit: Path | None = None) -> CheckReport:
+    """check's body, also used by `netlab deploy FILE --check`."""
+    from netlab.probes.check import check as run
+    from netlab.probes.junit import to_junit
+    from netlab.state import read_plan, resolve_lab
+
+    expectations = None
+    if file is not None:
+        from netlab.api import load
+
+        topo = load(file)
+        plan = read_plan(lab or topo.name)
+        expectations = topo.plan.expect
+    else:
+        plan = read_plan(resolve_lab(lab))
+    report = run(plan, expectations)
+    if junit is not None:
+        try:
+            junit.write_text(to_junit(report))
+        except OSError as e:
+            raise UsageError(f"cannot write {junit}: {e.strerror}") from None
+    if as_json:
+        _emit_json(report.to_dict())
+    else:
+        print_report(report)
+    return report
+
+
+def print_report(report: CheckReport) -> None:
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
+
+    console = Console()
+    if not report.results:
+        console.print(f"lab {report.lab}: no [[expect]] to check")
+        return
+    table = Table(title=f"check: lab {report.lab}")
+    table.add_column("#", justify="right")
+    table.add_column("expectation")
+    table.add_column("result", justify="center")
+    table.add_column("seen")
+    for r in report.results:
+        verdict = "[green]pass[/]" if r.passed else "[bold red]FAIL[/]"
+        table.add_row(str(r.index), escape(r.title.split("] ", 1)[-1]), verdict, escape(r.seen))
+    console.print(table)
+    failed = len(report.failed)
+    colour = "red" if failed else "green"
+    console.print(f"[{colour}]{len(report.results) - failed}/{len(report.results)} expectations"
+                  f" passed[/] in {report.elapsed_s:.2f} s")
 
 
 def register(app: typer.Typer) -> None:
-    del app
+    app.command("ping")(ping)
+    app.command("trace")(trace)
+    app.command("probe")(probe)
+    app.command("pingall")(pingall)
+    app.command("check")(check)

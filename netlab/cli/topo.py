@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 
 from netlab.cli.common import friendly_errors, print_warnings
-from netlab.errors import UsageError
+from netlab.errors import NetlabError, UsageError, plural
 
 FileArg = Annotated[Path, typer.Argument(help="Topology file (TOML).", show_default=False)]
 
@@ -24,11 +24,11 @@ def validate(file: FileArg) -> None:
         topo = load(file)
         print_warnings(str(file), topo.warnings)
         p = topo.plan
-        typer.echo(
-            f"{file}: lab {p.lab!r} is valid: {len(p.nodes)} nodes, {len(p.switches)} switches,"
-            f" {len(p.veths)} links, {len(p.expect)} expectations"
-            + (f", {len(topo.warnings)} warning(s)" if topo.warnings else "")
-        )
+        counts = [plural(len(p.nodes), "node"), plural(len(p.switches), "switch"),
+                  plural(len(p.veths), "link"), plural(len(p.expect), "expectation")]
+        if topo.warnings:
+            counts.append(plural(len(topo.warnings), "warning"))
+        typer.echo(f"{file}: lab {p.lab!r} is valid: " + ", ".join(counts))
 
 
 def plan(
@@ -54,24 +54,31 @@ def graph(
     from netlab.render import to_dot, to_mermaid
 
     with friendly_errors():
-        topo = load(file)
         suffix = out.suffix.lower()
-        if suffix == ".dot":
-            out.write_text(to_dot(topo.graph))
-        elif suffix == ".mmd":
-            out.write_text(to_mermaid(topo.graph))
-        elif suffix in (".svg", ".png"):
-            dot = shutil.which("dot")
-            if dot is None:
-                raise UsageError(
-                    f"drawing {suffix} needs Graphviz's `dot`, which is not installed "
-                    "(Debian: apt-get install graphviz); .dot and .mmd need nothing"
-                )
-            subprocess.run([dot, f"-T{suffix[1:]}", "-o", str(out)],
-                           input=to_dot(topo.graph), text=True, check=True)
-        else:
-            raise UsageError(f"unknown output type {suffix or '(none)'!r}: "
+        if suffix not in (".dot", ".mmd", ".svg", ".png"):
+            raise UsageError(f"unknown output type {suffix or '(none)'!r} for {out}: "
                              "use .dot, .mmd, .svg or .png")
+        dot = shutil.which("dot") if suffix in (".svg", ".png") else None
+        if suffix in (".svg", ".png") and dot is None:
+            raise UsageError(
+                f"drawing {suffix} needs Graphviz's `dot`, which is not installed or not on "
+                "PATH (Debian: apt-get install graphviz); .dot and .mmd need nothing"
+            )
+        topo = load(file)
+        print_warnings(str(file), topo.warnings)
+        try:
+            if suffix == ".mmd":
+                out.write_text(to_mermaid(topo.graph))
+            elif dot is None:
+                out.write_text(to_dot(topo.graph))
+            else:
+                done = subprocess.run([dot, f"-T{suffix[1:]}", "-o", str(out)],
+                                      input=to_dot(topo.graph), text=True, capture_output=True)
+                if done.returncode != 0:
+                    raise NetlabError(f"Graphviz `dot` failed to write {out}: "
+                                      + (done.stderr.strip() or f"exit {done.returncode}"))
+        except OSError as e:
+            raise NetlabError(f"cannot write {out}: {e.strerror or e}") from None
         typer.echo(f"wrote {out}")
 
 

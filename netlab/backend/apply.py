@@ -1,0 +1,332 @@
+"""Deploy: apply a compiled Plan to the kernel, in phases, rolling back on any failure.
+
+Everything runs in this thread, with no fork per object: namespaces are created by
+unshare(2) here and pinned by bind mounts; every link (bridges, veths with both ends
+placed straight into their namespaces) goes out in one netlink batch from the host's
+namespace; each node then gets one batch (lo up, addresses, routes) on a socket opened
+inside it. Interfaces get explicit ifindexes, so nothing is ever looked up.
+
+Extension point: PHASES is the ordered list of (name, step); other modules add steps with
+`add_phase` (e.g. link shaping: `add_phase("shaping", fn, after="addresses")`). A step gets
+the Context (plan, journal, per-namespace sockets and ifindexes) and may raise; deploy then
+destroys everything the journal lists.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import resource
+import signal
+import socket
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from netlab.backend import files, namespaces, netlink, nft, procs, uplink
+from netlab.errors import NetlabError, UsageError
+from netlab.netns import NETNS_RUN_DIR, netns_path
+from netlab.plan import Plan
+from netlab.state import RUN_DIR, Record, deployed_labs, lab_lock, read_record, write_plan
+
+# Switch namespaces carry only a bridge: no IPv6 on their ports spares the kernel an
+# addrconf/MLD round per port (frames of every protocol are still bridged).
+SWITCH_SYSCTLS = {"net.ipv6.conf.all.disable_ipv6": "1",
+                  "net.ipv6.conf.default.disable_ipv6": "1"}
+
+
+class DeployError(NetlabError):
+    pass
+
+
+@dataclass
+class NsHandle:
+    name: str
+    fd: int  # the namespace itself, for IFLA_NET_NS_FD
+    sock: socket.socket | None = None  # rtnetlink socket bound inside it (nodes only)
+    next_index: int = 2  # 1 is lo
+    ifindex: dict[str, int] = field(default_factory=dict)
+    down: list[tuple[int, str]] = field(default_factory=list)  # veth peers to set up
+
+    def new_index(self, ifname: str) -> int:
+        self.ifindex[ifname] = self.next_index
+        self.next_index += 1
+        return self.ifindex[ifname]
+
+
+@dataclass
+class Context:
+    plan: Plan
+    record: Record
+    origin: namespaces.Origin
+    root: socket.socket  # rtnetlink socket in the host's namespace
+    root_fd: int
+    ns: dict[str, NsHandle] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)  # for steps added by other modules
+
+    def ifindex(self, netns: str, ifname: str) -> int:
+        return self.ns[netns].ifindex[ifname]
+
+    def close(self) -> None:
+        for h in self.ns.values():
+            if h.sock is not None:
+                h.sock.close()
+            os.close(h.fd)
+        self.ns.clear()
+
+
+Step = Callable[[Context], None]
+
+
+# --- phases ---------------------------------------------------------------------------
+
+
+def create_namespaces(ctx: Context) -> None:
+    namespaces.ensure_run_dirs(NETNS_RUN_DIR, str(RUN_DIR))
+    for sw in ctx.plan.switches:
+        c = namespaces.create(ctx.origin, sw.netns, inside=lambda: _sysctls(SWITCH_SYSCTLS, ""))
+        ctx.ns[sw.netns] = NsHandle(sw.netns, c.fd)
+        ctx.record.add(kind="netns", path=c.netns.path, dev=c.netns.dev, ino=c.netns.ino)
+        _checkpoint()
+    for node in ctx.plan.nodes:
+        holder: list[socket.socket] = []
+
+        def inside(node=node, holder=holder) -> None:  # type: ignore[no-untyped-def]
+            # default.* keys must be set before any interface is created in here.
+            _sysctls(node.sysctls, node.name)
+            holder.append(netlink.open_socket())
+
+        uts = procs.uts_path(ctx.plan.lab, node.name)
+        c = namespaces.create(ctx.origin, node.netns, uts, node.hostname, inside)
+        ctx.ns[node.netns] = NsHandle(node.netns, c.fd, holder[0])
+        assert c.uts is not None
+        ctx.record.add_many([
+            {"kind": "netns", "path": c.netns.path, "dev": c.netns.dev, "ino": c.netns.ino},
+            {"kind": "uts", "path": c.uts.path, "dev": c.uts.dev, "ino": c.uts.ino},
+        ])
+        _checkpoint()
+
+
+def _sysctls(values: dict[str, str], node: str) -> None:
+    for key, value in values.items():
+        try:
+            namespaces.write_sysctl(key, value)
+        except OSError as e:
+            where = f" of node {node}" if node else ""
+            raise DeployError(f"cannot set sysctl {key} = {value}{where}: {e.strerror}") from None
+
+
+def create_links(ctx: Context) -> None:
+    """Bridges, then every veth pair, in one batch sent from the host's namespace."""
+    b = netlink.Batch(ctx.root, "host")
+    switch_ns = {}
+    for sw in ctx.plan.switches:
+        h = ctx.ns[sw.netns]
+        index = h.new_index(sw.bridge)
+        netlink.new_bridge_in(b, index, sw.bridge, sw.mtu, h.fd)
+        switch_ns[sw.netns] = index
+    for v in ctx.plan.veths:
+        main, peer = (v.b, v.a) if v.b.netns in switch_ns and v.a.netns not in switch_ns \
+            else (v.a, v.b)
+        hm, hp = ctx.ns[main.netns], ctx.ns[peer.netns]
+        peer_index = hp.new_index(peer.ifname)
+        hp.down.append((peer_index, peer.ifname))
+        netlink.new_veth(
+            b, name=main.ifname, index=hm.new_index(main.ifname), fd=hm.fd, mtu=main.mtu,
+            master=switch_ns.get(main.netns, 0), peer=peer.ifname,
+            peer_index=peer_index, peer_fd=hp.fd, peer_mtu=peer.mtu)
+    up = ctx.plan.uplink
+    if up is not None:
+        node = ctx.ns[up.netns]
+        ctx.record.add(kind="hostlink", ifname=up.host_ifname, ifindex=None)
+        peer_index = node.new_index(up.ifname)
+        node.down.append((peer_index, up.ifname))
+        netlink.new_veth(
+            b, name=up.host_ifname, index=0, fd=ctx.root_fd, mtu=1500, peer=up.ifname,
+            peer_index=peer_index, peer_fd=node.fd, peer_mtu=1500)
+    b.flush()
+
+
+def configure_addresses(ctx: Context) -> None:
+    """Per node: lo up, addresses, then routes (whose gateways need the addresses)."""
+    up = ctx.plan.uplink
+    for node in ctx.plan.nodes:
+        h = ctx.ns[node.netns]
+        assert h.sock is not None
+        b = netlink.Batch(h.sock, node.netns)
+        netlink.link_up(b, 1, "lo")
+        for index, ifname in h.down:
+            netlink.link_up(b, index, ifname)
+        for iface in node.interfaces:
+            for cidr in iface.addresses:
+                netlink.add_address(b, h.ifindex[iface.name], iface.name, cidr)
+        if up is not None and up.node == node.name:
+            netlink.add_address(b, h.ifindex[up.ifname], up.ifname, up.node_address)
+        for r in node.routes:
+            oif = h.ifindex.get(r.dev, 0) if r.dev else 0
+            netlink.add_route(b, r.to, r.via, oif, r.dev)
+        b.flush()
+    _checkpoint()
+
+
+def enable_uplink(ctx: Context) -> None:
+    if ctx.plan.uplink is not None:
+        uplink.enable_host(ctx.plan, ctx.record, ctx.root)
+
+
+def write_files(ctx: Context) -> None:
+    ctx.record.add_many([{"kind": "etc", "netns": n.netns} for n in ctx.plan.nodes])
+    for node in ctx.plan.nodes:
+        files.write(node)
+
+
+def load_nftables(ctx: Context) -> None:
+    for node in ctx.plan.nodes:
+        if node.nftables:
+            nft.load(node.nftables, node.netns, f"node {node.name}")
+            _checkpoint()
+
+
+def start_processes(ctx: Context) -> None:
+    for node in ctx.plan.nodes:
+        for k, command in enumerate(node.exec):
+            ctx.record.add(**procs.start(ctx.plan.lab, node, command, k))
+            _checkpoint()
+
+
+PHASES: list[tuple[str, Step]] = [
+    ("namespaces", create_namespaces),
+    ("links", create_links),
+    ("addresses", configure_addresses),
+    ("uplink", enable_uplink),
+    ("files", write_files),
+    ("nftables", load_nftables),
+    # link shaping and other per-lab steps go here (add_phase(..., after="nftables"))
+    ("processes", start_processes),
+]
+
+
+def add_phase(name: str, step: Step, after: str = "nftables") -> None:
+    """Insert a deploy step after the named phase (idempotent by name)."""
+    if any(n == name for n, _ in PHASES):
+        return
+    at = next(i for i, (n, _) in enumerate(PHASES) if n == after)
+    PHASES.insert(at + 1, (name, step))
+
+
+# --- deploy ---------------------------------------------------------------------------
+
+
+def require_root(verb: str) -> None:
+    if os.geteuid() != 0:
+        raise UsageError(f"`netlab {verb}` needs root (namespaces, netlink, /run, /etc/netns);"
+                         " run it with sudo")
+
+
+def deploy(plan: Plan, force: bool = False) -> Record:
+    """Build the lab; on any failure (or Ctrl-C) destroy what was built and re-raise."""
+    from netlab.backend.destroy import destroy_lab, undo
+
+    require_root("deploy")
+    with lab_lock(plan.lab):
+        if plan.lab in deployed_labs():
+            if not force:
+                raise DeployError(f"lab {plan.lab!r} is already deployed; destroy it first"
+                                  f" (netlab destroy {plan.lab}) or deploy with --force")
+            destroy_lab(plan.lab, locked=True)
+        _raise_nofile(2 * len(plan.namespaces) + 256)
+        origin = namespaces.Origin()
+        root_fd = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+        root = netlink.open_socket()
+        ctx = Context(plan, Record(plan.lab), origin, root, root_fd)
+        try:
+            precheck(plan, root)
+            write_plan(plan.lab, plan)  # state first: an interrupted deploy stays destroyable
+            ctx.record.open()
+            with _deferred_interrupts():
+                try:
+                    for _name, step in PHASES:
+                        step(ctx)
+                except BaseException:
+                    ctx.close()
+                    with contextlib.suppress(Exception):
+                        undo(plan, ctx.record)
+                    raise
+        finally:
+            ctx.close()
+            ctx.record.close()
+            root.close()
+            os.close(root_fd)
+            origin.close()
+        return ctx.record
+
+
+def precheck(plan: Plan, root: socket.socket) -> None:
+    """Refuse before building anything: every name must be free, every tool present."""
+    problems = []
+    owners = _netns_owners()
+    for name in plan.namespaces:
+        if os.path.lexists(netns_path(name)):
+            owner = owners.get(name)
+            whose = f"it belongs to netlab lab {owner!r}" if owner else \
+                "it was not created by netlab, which never adopts namespaces"
+            problems.append(f"network namespace {name!r} already exists ({whose});"
+                            " remove it or set lab.prefix")
+    for node in plan.nodes:
+        if taken := files.conflicts(node.netns):
+            problems.append(f"{', '.join(taken)} already exist(s) (not written by netlab);"
+                            " remove them or set lab.prefix")
+    need_nft = [n.name for n in plan.nodes if n.nftables]
+    if (need_nft or (plan.uplink and plan.uplink.masquerade)) and nft.nft_path() is None:
+        problems.append(nft.missing_nft_message(need_nft or [plan.uplink.node]))  # type: ignore[union-attr]
+    if plan.uplink is not None and plan.uplink.masquerade and \
+            nft.host_table_exists("ip", uplink.table_name(plan.lab)):
+        problems.append(f"the host already has nft table ip {uplink.table_name(plan.lab)}")
+    problems += uplink.conflicts(plan, root)
+    if problems:
+        raise DeployError(f"cannot deploy lab {plan.lab!r}; nothing was built:\n  - "
+                          + "\n  - ".join(problems))
+
+
+def _netns_owners() -> dict[str, str]:
+    out = {}
+    for lab in deployed_labs():
+        for e in read_record(lab).of("netns"):
+            out[os.path.basename(e["path"])] = lab
+    return out
+
+
+def _raise_nofile(need: int) -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < need:
+        new = need if hard == resource.RLIM_INFINITY else min(need, hard)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (new, hard))
+
+
+# Ctrl-C (and SIGTERM) during deploy are held back to the next checkpoint, so that a
+# namespace is never created without being journaled; then they raise KeyboardInterrupt.
+_pending: list[int] = []
+
+
+def _checkpoint() -> None:
+    if _pending:
+        _pending.clear()
+        raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def _deferred_interrupts() -> Iterator[None]:
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    saved = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    for s in saved:
+        signal.signal(s, lambda signum, frame: _pending.append(signum))
+    try:
+        yield
+        _checkpoint()
+    finally:
+        for s, h in saved.items():
+            signal.signal(s, h)
+        _pending.clear()

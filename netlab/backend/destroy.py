@@ -1,0 +1,101 @@
+"""Destroy: undo exactly what a lab's journal says netlab created; idempotent.
+
+Works from /run/netlab/<lab>/ alone (the topology file may be gone). Namespaces are
+removed only when the pinned nsfs inode is the one recorded at creation.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from dataclasses import dataclass, field
+
+from netlab.backend import files, namespaces, netlink, nft, procs, uplink
+from netlab.backend.namespaces import NsId
+from netlab.plan import Plan
+from netlab.state import (
+    PLAN_FILE,
+    Record,
+    deployed_labs,
+    lab_dir,
+    lab_lock,
+    read_record,
+    remove_lab_dir,
+)
+
+
+@dataclass
+class Report:
+    lab: str
+    namespaces: int = 0
+    processes: int = 0
+    skipped: list[str] = field(default_factory=list)  # things left alone, and why
+
+
+def undo(plan: Plan | None, record: Record, lab: str | None = None) -> Report:
+    """Remove everything in the journal, then the lab's state directory."""
+    name = lab or (plan.lab if plan else "")
+    rep = Report(name)
+    entries = record.entries
+    procs_ = [e for e in entries if e.get("kind") == "proc"]
+    if procs_:
+        procs.stop(procs_)
+        rep.processes = len(procs_)
+    for e in entries:
+        if e.get("kind") == "hostnft":
+            nft.delete_host_table(e["family"], e["table"])
+    for e in entries:
+        if e.get("kind") == "hostlink" and e.get("ifindex"):
+            _delete_host_link(e["ifname"], int(e["ifindex"]), rep)
+    for e in entries:
+        if e.get("kind") == "hostsysctl":
+            uplink.restore_forwarding(name, str(e["old"]))
+    for e in entries:
+        if e.get("kind") in ("netns", "uts"):
+            ns = NsId(e["path"], int(e["dev"]), int(e["ino"]))
+            if namespaces.unpin(ns):
+                rep.namespaces += e["kind"] == "netns"
+            elif os.path.lexists(ns.path):
+                rep.skipped.append(f"{ns.path}: now holds a namespace netlab did not create")
+    if plan is not None:
+        recorded = {os.path.basename(e["path"]) for e in record.of("netns")}
+        for ns_name in plan.namespaces:
+            if ns_name not in recorded and os.path.lexists(f"/run/netns/{ns_name}"):
+                rep.skipped.append(f"netns {ns_name}: exists but netlab has no record of"
+                                   " creating it; left alone")
+    for e in entries:
+        if e.get("kind") == "etc":
+            files.remove(e["netns"])
+    if name:
+        remove_lab_dir(name)
+    return rep
+
+
+def _delete_host_link(ifname: str, ifindex: int, rep: Report) -> None:
+    sock = netlink.open_socket()
+    try:
+        if netlink.link_index(sock, ifname) != ifindex:
+            return  # gone already (or another interface took the name): leave it
+        b = netlink.Batch(sock, "host")
+        netlink.del_link(b, ifindex, ifname)
+        with contextlib.suppress(netlink.NetlinkError):
+            b.flush()
+    finally:
+        sock.close()
+
+
+def _read_plan_quiet(name: str) -> Plan | None:
+    try:
+        return Plan.from_json((lab_dir(name) / PLAN_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def destroy_lab(name: str, locked: bool = False) -> Report | None:
+    """Destroy a deployed lab by name; None when there was nothing to destroy."""
+    if not locked:
+        with lab_lock(name):
+            return destroy_lab(name, locked=True)
+    if name not in deployed_labs() and not lab_dir(name).exists():
+        return None
+    return undo(_read_plan_quiet(name), read_record(name), name)

@@ -1,0 +1,108 @@
+"""Runtime link control: take a wire down and up, change its shaping, read it back.
+
+Taking an interface down makes the kernel drop its routes (and its IPv6 addresses), and
+bringing it up does not bring them back; so `up` restores the plan's addresses and routes
+of the nodes at both ends (routes through links still down fail and are skipped: they come
+back when those links do).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+from typing import Any
+
+from netlab import linkprops, linkstate
+from netlab.backend import shaping
+from netlab.plan import NodePlan, Plan, ShapingPlan
+from netlab.wires import Side, Wire
+
+
+def set_up(plan: Plan, wire: Wire, up: bool) -> None:
+    """Admin state of both ends of `wire`; recorded in the lab's state directory."""
+    for side in (wire.a, wire.b):
+        with shaping.ipr_in(side.end.netns) as ipr:
+            index = shaping.ifindex(ipr, side.end.ifname, side.end.netns)
+            ipr.link("set", index=index, state="up" if up else "down")
+        linkstate.record(plan.lab, side.end, down=not up)
+    if up:
+        for side in (wire.a, wire.b):
+            node = _node(plan, side)
+            if node is not None:
+                restore(node)
+
+
+def _node(plan: Plan, side: Side) -> NodePlan | None:
+    return next((n for n in plan.nodes if n.netns == side.end.netns), None)
+
+
+def restore(node: NodePlan) -> None:
+    """Re-add the node's planned addresses and routes (idempotent: replace)."""
+    from pyroute2.netlink.exceptions import NetlinkError
+
+    with shaping.ipr_in(node.netns) as ipr:
+        for iface in node.interfaces:
+            found = ipr.link_lookup(ifname=iface.name)
+            if not found:
+                continue
+            for cidr in iface.addresses:
+                x = ipaddress.ip_interface(cidr)
+                try:
+                    ipr.addr("replace", index=found[0], address=str(x.ip),
+                             prefixlen=x.network.prefixlen)
+                except NetlinkError:
+                    pass  # e.g. the interface is down again: it comes back with it
+        for r in node.routes:
+            try:
+                ipr.route("replace", **_route_args(ipr, r.to, r.via, r.dev))
+            except NetlinkError:
+                pass  # its next hop is behind a link that is still down
+
+
+def _route_args(ipr: Any, to: str, via: str | None, dev: str | None) -> dict[str, Any]:
+    if to in ("default", "default6"):
+        family = socket.AF_INET if to == "default" else socket.AF_INET6
+        dst = "0.0.0.0/0" if to == "default" else "::/0"
+    else:
+        family = socket.AF_INET6 if ":" in to else socket.AF_INET
+        dst = to
+    if via is not None and ":" in via:
+        family = socket.AF_INET6
+    args: dict[str, Any] = {"dst": dst, "family": family}
+    if via is not None:
+        args["gateway"] = via
+    if dev is not None:
+        found = ipr.link_lookup(ifname=dev)
+        if found:
+            args["oif"] = found[0]
+    return args
+
+
+def set_shaping(plan: Plan, wire: Wire, new: dict[str, ShapingPlan | None]) -> None:
+    """Apply new shaping to the ends named in `new` (by owner), and record it."""
+    for side, peer in ((wire.a, wire.b), (wire.b, wire.a)):
+        if side.owner in new:
+            shaping.apply_end(side.end, peer.end, new[side.owner])
+            linkstate.record(plan.lab, side.end, shaping=new[side.owner])
+
+
+def is_up(netns: str, ifname: str) -> bool:
+    with shaping.ipr_in(netns) as ipr:
+        index = shaping.ifindex(ipr, ifname, netns)
+        link = ipr.get_links(index)[0]
+    return bool(link["flags"] & 1)
+
+
+def interface_props(plan: Plan, node: str, ifname: str) -> tuple[ShapingPlan | None, bool]:
+    """(shaping the kernel applies to what node:ifname sends, admin up) — for status."""
+    n = plan.node(node)
+    iface = next(i for i in n.interfaces if i.name == ifname)
+    props = shaping.read_props(n.netns, ifname, (iface.peer.netns, iface.peer.ifname))
+    return props, is_up(n.netns, ifname)
+
+
+def describe_interface(plan: Plan, node: str, ifname: str) -> str:
+    """'rate 10mbit loss 1%', 'down', '' … one status column."""
+    props, up = interface_props(plan, node, ifname)
+    text = linkprops.describe(props)
+    return text if up else ("down " + text).strip()

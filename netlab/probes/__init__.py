@@ -1,0 +1,21 @@
+"""Probes: real packets sent from inside a deployed lab's namespaces.
+
+Every function takes the lab's Plan (netlab.state.read_plan, or Lab.plan) and node names;
+none imports scapy or pyroute2 until it runs.
+
+    ping(plan, "pc1", "web")            ICMP echo            -> PingResult
+    probe(plan, "pc1", "web", "tcp", 80) TCP SYN / UDP        -> PortResult
+    trace(plan, "pc1", "web")           TTL-limited echo     -> TraceResult
+    pingall(plan)                       reachability matrix  -> PingallResult
+    check(plan)                         every [[expect]]     -> CheckReport
+"""
+
+from __future__ import annotations
+
+from netlab.probes.check import check
+from netlab.probes.icmp import ping
+from netlab.probes.matrix import pingall
+from netlab.probes.tcpudp import probe
+from netlab.probes.trace import trace
+
+__all__ = ["check", "ping", "pingall", "probe", "trace"]

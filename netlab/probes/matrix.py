@@ -1,0 +1,118 @@
+"""pingall: the full reachability matrix, every pair at once.
+
+One raw ICMP socket per source node (opened inside its namespace), every echo request
+sent up front with its own (id, seq) = (source, target), replies collected with poll()
+over all sockets, unanswered pairs re-sent a few times before the deadline. Packets are
+built and read with struct here: this is the hot path (thousands of packets), where a
+scapy dissect per packet would cost more than the network does.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import random
+import select
+import socket
+import struct
+import time
+
+from netlab.plan import Plan
+from netlab.probes import limits, sockets
+from netlab.probes.results import PingallResult
+
+_PAYLOAD = b"netlab-pingall!!"  # 16 bytes
+
+
+def _checksum(data: bytes) -> int:
+    if len(data) % 2:
+        data += b"\0"
+    total = sum(struct.unpack(f"!{len(data) // 2}H", data))
+    total = (total >> 16) + (total & 0xFFFF)
+    total += total >> 16
+    return ~total & 0xFFFF
+
+
+def _echo(v6: bool, ident: int, seq: int) -> bytes:
+    if v6:  # the kernel fills in the ICMPv6 checksum (it needs the pseudo-header)
+        return struct.pack("!BBHHH", 128, 0, 0, ident, seq) + _PAYLOAD
+    head = struct.pack("!BBHHH", 8, 0, 0, ident, seq)
+    return struct.pack("!BBHHH", 8, 0, _checksum(head + _PAYLOAD), ident, seq) + _PAYLOAD
+
+
+def pingall(plan: Plan, timeout: float = 1.0, attempts: int = 3) -> PingallResult:
+    """Ping every node's primary address from every other node; `timeout` bounds the run."""
+    nodes = [n for n in plan.nodes if n.primary]
+    names = [n.name for n in nodes]
+    addrs = [n.primary.get("4") or n.primary["6"] for n in nodes]
+    reached = {s: {d: False for d in names if d != s} for s in names}
+    rtt: dict[str, dict[str, float]] = {s: {} for s in names}
+    base = random.randrange(0x10000)
+    idents = [((base + i) % 0xFFFF) + 1 for i in range(len(nodes))]
+    # Every pair may need a neighbour entry (all hosts on one switch): make room first.
+    limits.ensure_neighbour_capacity(len(nodes) * (len(nodes) - 1))
+    start = time.monotonic()
+    with contextlib.ExitStack() as stack:
+        # socks[i][v6]: the source's socket per family, opened only if needed.
+        socks: list[dict[bool, socket.socket]] = []
+        for n in nodes:
+            per: dict[bool, socket.socket] = {}
+            for v6 in sorted({":" in a for a in addrs}):
+                s = stack.enter_context(sockets.raw_icmp(n.netns, v6, (129 if v6 else 0,)))
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+                per[v6] = s
+            socks.append(per)
+        poller = select.poll()
+        owner: dict[int, tuple[int, bool]] = {}
+        for i, per in enumerate(socks):
+            for v6, s in per.items():
+                poller.register(s.fileno(), select.POLLIN)
+                owner[s.fileno()] = (i, v6)
+        pending = {(i, j) for i in range(len(nodes)) for j in range(len(nodes)) if i != j}
+        sent_at: dict[tuple[int, int], float] = {}
+        deadline = start + timeout
+        for attempt in range(attempts):
+            now = time.monotonic()
+            for i, j in sorted(pending):
+                v6 = ":" in addrs[j]
+                try:
+                    socks[i][v6].sendto(_echo(v6, idents[i], j), (addrs[j], 0))
+                except OSError as e:
+                    if e.errno in (errno.ENETUNREACH, errno.EHOSTUNREACH, errno.EINVAL):
+                        pending.discard((i, j))  # no route at the source: never reachable
+                        continue
+                    raise
+                sent_at[(i, j)] = now
+            until = start + timeout * (attempt + 1) / attempts
+            _collect(poller, owner, socks, idents, addrs, pending, sent_at, names, reached,
+                     rtt, min(until, deadline))
+            if not pending:
+                break
+    return PingallResult(plan.lab, names, dict(zip(names, addrs, strict=True)), reached, rtt,
+                         round(time.monotonic() - start, 4))
+
+
+def _collect(poller: select.poll, owner: dict[int, tuple[int, bool]],
+             socks: list[dict[bool, socket.socket]], idents: list[int], addrs: list[str],
+             pending: set[tuple[int, int]], sent_at: dict[tuple[int, int], float],
+             names: list[str], reached: dict[str, dict[str, bool]],
+             rtt: dict[str, dict[str, float]], until: float) -> None:
+    while pending:
+        left = until - time.monotonic()
+        if left <= 0:
+            return
+        events = poller.poll(left * 1000.0)
+        now = time.monotonic()
+        for fd, _ in events:
+            i, v6 = owner[fd]
+            for data, addr in sockets.drain(socks[i][v6]):
+                off = 0 if v6 else (data[0] & 0x0F) * 4  # v4 raw sockets include the IP header
+                if len(data) < off + 8:
+                    continue
+                ident, seq = struct.unpack_from("!HH", data, off + 4)
+                if ident != idents[i] or seq >= len(addrs) or addrs[seq] != addr[0]:
+                    continue
+                if (i, seq) in pending:
+                    pending.discard((i, seq))
+                    reached[names[i]][names[seq]] = True
+                    rtt[names[i]][names[seq]] = round((now - sent_at[(i, seq)]) * 1000.0, 3)

@@ -1,0 +1,84 @@
+"""Watching a probe arrive somewhere: an AF_PACKET socket inside another node's namespace.
+
+Opened before the probe is sent and read after it has been answered (or timed out), so
+no capture thread is needed: the kernel queues every packet the namespace saw meanwhile.
+Used for `source_nat` (what source did the target see?) and `via` (did the path cross
+that node?).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from netlab.probes import sockets
+
+ETH_P_IP, ETH_P_IPV6 = 0x0800, 0x86DD
+PACKET_OUTGOING = 4
+
+
+@dataclass(frozen=True)
+class Mark:
+    """What identifies our probe: protocol, and source port (tcp/udp) or echo id (icmp)."""
+
+    proto: str
+    key: int  # source port, or ICMP echo identifier
+    dport: int | None = None
+
+
+@dataclass(frozen=True)
+class Sighting:
+    ifname: str
+    outgoing: bool
+    src: str
+    dst: str
+
+
+class Sniffer:
+    def __init__(self, netns: str):
+        self.netns = netns
+        self.sock = sockets.packet_sniffer(netns)
+
+    def close(self) -> None:
+        self.sock.close()
+
+    def __enter__(self) -> Sniffer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def sightings(self, mark: Mark) -> list[Sighting]:
+        """Every queued packet that is our probe (not its answer)."""
+        out = []
+        for data, addr in sockets.drain(self.sock):
+            ifname, ethertype, pkttype = addr[0], addr[1], addr[2]
+            found = _match(data, ethertype, mark)
+            if found is not None:
+                out.append(Sighting(ifname, pkttype == PACKET_OUTGOING, *found))
+        return out
+
+
+def _match(data: bytes, ethertype: int, mark: Mark) -> tuple[str, str] | None:
+    from scapy.layers.inet import ICMP, IP, TCP, UDP
+    from scapy.layers.inet6 import ICMPv6EchoRequest, IPv6
+
+    if ethertype == ETH_P_IP:
+        pkt = IP(data)
+    elif ethertype == ETH_P_IPV6:
+        pkt = IPv6(data)
+    else:
+        return None
+    if mark.proto == "icmp":
+        if pkt.haslayer(ICMP):
+            icmp = pkt[ICMP]
+            ok = icmp.type == 8 and icmp.id == mark.key
+        else:
+            ok = pkt.haslayer(ICMPv6EchoRequest) and pkt[ICMPv6EchoRequest].id == mark.key
+    else:
+        # Exact class match: a TCPerror/UDPerror quoted in an ICMP error is not our probe.
+        layer = pkt.getlayer(TCP if mark.proto == "tcp" else UDP)
+        ok = layer is not None and layer.dport == mark.dport and layer.sport == mark.key
+    if not ok:
+        return None
+    return str(pkt.src), str(pkt.dst)
+

@@ -1,0 +1,200 @@
+"""Shaping, link down/up and capture against real labs (root)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from netlab import linkstate, state
+from netlab.backend import linkctl, shaping
+from netlab.cli import app
+from netlab.plan import Plan, ShapingPlan
+
+from .conftest import tcp_throughput, udp_delivery
+
+pytestmark = pytest.mark.root
+
+TWO = """
+[lab]
+name = "{name}"
+[nodes.a]
+[nodes.b]
+[[links]]
+endpoints = ["a", "b"]
+subnet = "10.77.0.0/30"
+{props}
+"""
+
+# h1 - r - h2, h2 also on a switch: route restore and switch ends.
+ROUTED = """
+[lab]
+name = "t7r"
+[nodes.h1]
+[nodes.h2]
+[nodes.r]
+kind = "router"
+[switches.lan]
+subnet = "10.78.2.0/24"
+[[links]]
+endpoints = ["h1", "r"]
+subnet = "10.78.1.0/30"
+[[links]]
+endpoints = ["r", "lan"]
+[[links]]
+endpoints = ["h2", "lan"]
+"""
+
+
+def run(*args: str) -> tuple[int, str, str]:
+    r = CliRunner().invoke(app, list(args), catch_exceptions=False)
+    return r.exit_code, r.stdout, r.stderr
+
+
+def ping(netns: str, address: str) -> bool:
+    return subprocess.run(["ip", "netns", "exec", netns, "ping", "-c1", "-W1", address],
+                          capture_output=True).returncode == 0
+
+
+@pytest.fixture(scope="module")
+def rated(deploy: Callable[[str], Plan]) -> Plan:
+    return deploy(TWO.format(name="t7rate", props='rate = "8mbit"'))
+
+
+@pytest.fixture(scope="module")
+def lossy(deploy: Callable[[str], Plan]) -> Plan:
+    # Loss only in a's sending direction.
+    return deploy(TWO.format(name="t7loss", props='props = [{loss = "10%"}, {}]'))
+
+
+@pytest.fixture(scope="module")
+def routed(deploy: Callable[[str], Plan]) -> Plan:
+    return deploy(ROUTED)
+
+
+def test_rate_limits_a_real_transfer(rated: Plan) -> None:
+    a, b = rated.node("a"), rated.node("b")
+    bps = tcp_throughput(a.netns, b.netns, "10.77.0.2", 1_500_000)
+    # tbf at 8 Mbit/s: never faster (10 % slack for the measurement), and not crippled.
+    assert 2_000_000 < bps < 8_800_000, f"measured {bps / 1e6:.2f} Mbit/s"
+    assert shaping.read_props(a.netns, "eth0") == ShapingPlan(rate_bit=8_000_000)
+
+
+def test_loss_drops_its_share_in_one_direction(lossy: Plan) -> None:
+    a, b = lossy.node("a"), lossy.node("b")
+    sent = 1000
+    got = udp_delivery(a.netns, b.netns, "10.77.0.2", sent)
+    # 10 % of 1000: binomial sd is 9.5 packets, so 50..150 lost is a 5-sd band.
+    assert 50 <= sent - got <= 150, f"{sent - got} of {sent} lost"
+    back = udp_delivery(b.netns, a.netns, "10.77.0.1", sent, port=40009)
+    assert back == sent  # the other direction is clean
+    props = shaping.read_props(a.netns, "eth0", (b.netns, "eth0"))
+    assert props is not None and props.loss_pct == 10.0
+    assert shaping.read_props(b.netns, "eth0", (a.netns, "eth0")) is None
+
+
+def test_link_set_changes_and_records_at_runtime(lossy: Plan) -> None:
+    a, b = lossy.node("a"), lossy.node("b")
+    code, out, err = run("link", "--lab", "t7loss", "a", "b", "set", "--loss", "100%",
+                         "--rate", "2mbit")
+    assert code == 0, err
+    assert udp_delivery(a.netns, b.netns, "10.77.0.2", 100, port=40010) == 0
+    assert udp_delivery(b.netns, a.netns, "10.77.0.1", 100, port=40011) == 0
+    rec = json.loads((state.lab_dir("t7loss") / linkstate.LINKS_FILE).read_text())
+    assert rec[f"{a.netns}:eth0"]["shaping"]["loss_pct"] == 100.0
+    code, out, _ = run("link", "--lab", "t7loss", "a", "b")
+    assert "rate 2mbit loss 100%" in out
+
+    # Only b's direction back to clean; a keeps its rate but drops the loss.
+    assert run("link", "--lab", "t7loss", "b", "a", "set", "--from", "b", "--clear")[0] == 0
+    assert run("link", "--lab", "t7loss", "a", "b", "set", "--from", "a", "--loss", "off")[0] == 0
+    assert udp_delivery(b.netns, a.netns, "10.77.0.1", 100, port=40012) == 100
+    assert udp_delivery(a.netns, b.netns, "10.77.0.2", 100, port=40013) == 100
+    assert shaping.read_props(a.netns, "eth0", (b.netns, "eth0")) == \
+        ShapingPlan(rate_bit=2_000_000)
+    assert linkstate.shaping("t7loss", lossy.veths[0].b) is None
+
+
+def test_bad_runtime_values_are_refused(lossy: Plan) -> None:
+    code, _, err = run("link", "--lab", "t7loss", "a", "b", "set", "--rate", "10mbps")
+    assert code == 2 and "10mbit" in err
+    if not shaping.netem_available():
+        code, _, err = run("link", "--lab", "t7loss", "a", "b", "set", "--delay", "20ms")
+        assert code == 1 and "CONFIG_NET_SCH_NETEM" in err
+
+
+def test_link_down_stops_traffic_and_up_restores_it(routed: Plan) -> None:
+    h1, h2 = routed.node("h1"), routed.node("h2")
+    h2_addr = h2.interfaces[0].addresses[0].split("/")[0]
+    assert ping(h1.netns, h2_addr)
+    code, out, err = run("link", "--lab", "t7r", "h2", "lan", "down")
+    assert code == 0, err
+    assert not ping(h1.netns, h2_addr)
+    assert not linkctl.is_up(h2.netns, "eth0")
+    assert linkstate.is_down("t7r", routed.veths[2].a)
+    code, out, err = run("link", "--lab", "t7r", "h2", "lan", "up")
+    assert code == 0, err
+    # h2's default route went with the interface; `up` put it back.
+    assert ping(h1.netns, h2_addr)
+    assert not linkstate.is_down("t7r", routed.veths[2].a)
+
+
+def test_link_names_are_checked(routed: Plan) -> None:
+    code, _, err = run("link", "--lab", "t7r", "h1", "h2", "down")
+    assert code == 2 and "no link between h1 and h2" in err
+    code, _, err = run("link", "--lab", "t7r", "h1", "rr", "down")
+    assert code == 2 and 'did you mean "r"' in err
+
+
+def test_capture_writes_a_pcap_wireshark_reads(routed: Plan, tmp_path: Path) -> None:
+    from scapy.all import ICMP, rdpcap
+
+    h1 = routed.node("h1")
+    pcap = tmp_path / "cap.pcap"
+
+    def traffic() -> None:
+        time.sleep(0.3)
+        ping(h1.netns, "10.78.1.2")
+        ping(h1.netns, "10.78.1.2")
+
+    t = threading.Thread(target=traffic)
+    t.start()
+    code, _, err = run("capture", "--lab", "t7r", "r:eth0", "-w", str(pcap), "--count", "2",
+                       "--filter", "icmp", "--seconds", "10")
+    t.join()
+    assert code == 0, err
+    packets = rdpcap(str(pcap))
+    assert len(packets) == 2
+    assert all(ICMP in p for p in packets)
+    assert packets[0][ICMP].type == 8 and packets[1][ICMP].type == 0
+
+
+def test_capture_prints_one_line_per_packet(routed: Plan) -> None:
+    h1, h2 = routed.node("h1"), routed.node("h2")
+    h2_addr = h2.interfaces[0].addresses[0].split("/")[0]
+    t = threading.Timer(0.3, ping, (h1.netns, h2_addr))  # crosses the switch
+    t.start()
+    code, out, err = run("capture", "--lab", "t7r", "lan:br0", "--count", "2", "--filter",
+                         "icmp", "--seconds", "10")
+    t.join()
+    assert code == 0, err
+    lines = out.strip().splitlines()
+    assert len(lines) == 2 and "echo-request" in lines[0] and "echo-reply" in lines[1]
+    assert "2 packet(s) captured" in err
+
+
+def test_delay_is_refused_before_anything_is_built_without_netem() -> None:
+    if shaping.netem_available():
+        pytest.skip("this kernel has netem")
+    from netlab.api import load
+
+    plan = load(Path(__file__).parent / "delay.toml").plan
+    with pytest.raises(shaping.ShapingError, match="CONFIG_NET_SCH_NETEM"):
+        shaping.preflight(plan)
+    assert not Path("/run/netns", plan.namespaces[0]).exists()

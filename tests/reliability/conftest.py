@@ -1,0 +1,59 @@
+"""Fixtures of the reliability suite: lab files with unique t5* names, and a guarantee
+that every lab a test touched is gone afterwards, even when the test fails."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, os.path.dirname(__file__))  # topogen, hostsnap, labkit
+
+import labkit  # noqa: E402
+
+
+class Labs:
+    """Writes topology files and remembers every lab name, for cleanup."""
+
+    def __init__(self, tmp: Path):
+        self.tmp = tmp
+        self.names: dict[str, str] = {}  # lab -> netns prefix
+
+    def write(self, name: str, text: str, prefix: str | None = None) -> Path:
+        assert name.startswith(labkit.PREFIX), name
+        self.track(name, prefix)
+        path = self.tmp / f"{name}.toml"
+        path.write_text(text)
+        return path
+
+    def track(self, name: str, prefix: str | None = None) -> None:
+        self.names[name] = name if prefix is None else prefix
+
+    def cleanup(self) -> list[str]:
+        left = []
+        for name, prefix in self.names.items():
+            left += labkit.leftovers(name, prefix)
+            labkit.force_clean(name, prefix)
+        return left
+
+
+@pytest.fixture(scope="session")
+def backend() -> None:
+    """Skip kernel tests cleanly until the backend exists."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root (network namespaces)")
+    why = labkit.backend_missing()
+    if why:
+        pytest.skip(why)
+
+
+@pytest.fixture
+def labs(tmp_path: Path, backend: None) -> Iterator[Labs]:
+    box = Labs(tmp_path)
+    try:
+        yield box
+    finally:
+        box.cleanup()

@@ -1,0 +1,136 @@
+"""Helpers for the reliability suite's kernel tests: run the real `netlab` command, find
+what a lab left behind, and clean up by force after a failed test.
+
+Only names of this suite's own labs (prefix "t5") are ever cleaned by force.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from netlab.netns import NETNS_RUN_DIR
+
+ETC_NETNS = Path("/etc/netns")
+PREFIX = "t5"
+
+
+def run_dir() -> Path:
+    return Path(os.environ.get("NETLAB_RUN_DIR", "/run/netlab"))
+
+
+def netlab(*args: str, timeout: float = 120, env: dict[str, str] | None = None,
+           ) -> subprocess.CompletedProcess[str]:
+    """The real command line, in a child process (as a person would run it)."""
+    return subprocess.run([sys.executable, "-m", "netlab", *args], capture_output=True,
+                          text=True, timeout=timeout, env=env)
+
+
+def spawn(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+    return subprocess.Popen([sys.executable, "-m", "netlab", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env)
+
+
+def no_traceback(r: subprocess.CompletedProcess[str]) -> bool:
+    return "Traceback" not in r.stderr + r.stdout
+
+
+def backend_missing() -> str | None:
+    """Why kernel tests cannot run yet (the backend is being written), or None."""
+    try:
+        import netlab.lab  # noqa: F401
+    except ImportError as e:
+        return f"backend not available: {e}"
+    r = netlab("deploy", "--help", timeout=30)
+    if r.returncode != 0:
+        return "`netlab deploy` does not exist yet"
+    return None
+
+
+def netns_names() -> set[str]:
+    try:
+        return set(os.listdir(NETNS_RUN_DIR))
+    except FileNotFoundError:
+        return set()
+
+
+def host_links() -> set[str]:
+    return set(os.listdir("/sys/class/net"))
+
+
+def nft_tables() -> set[str]:
+    out = subprocess.run(["nft", "list", "tables"], capture_output=True, text=True).stdout
+    return {line.strip() for line in out.splitlines() if line.strip()}
+
+
+def leftovers(lab: str, prefix: str | None = None) -> list[str]:
+    """Everything on the host that looks like lab `lab` (netns prefix `prefix`)."""
+    prefix = lab if prefix is None else prefix
+    out = [f"netns {n}" for n in sorted(netns_names()) if n.startswith(prefix + "-")]
+    out += [f"link {n}" for n in sorted(host_links()) if n == f"nl-{lab}"[:15]]
+    out += [f"nft {t}" for t in sorted(nft_tables()) if t.endswith(f" netlab-{lab}")]
+    if (run_dir() / lab).exists():
+        out.append(f"state {run_dir() / lab}")
+    if ETC_NETNS.is_dir():
+        out += [f"etc {p}" for p in sorted(ETC_NETNS.iterdir())
+                if p.name.startswith(prefix + "-")]
+    out += [f"pid {pid}" for pid in pids_in(prefix)]
+    return out
+
+
+def pids_in(prefix: str) -> list[int]:
+    """Processes whose network namespace is one pinned under /run/netns/<prefix>-*."""
+    inodes = set()
+    for n in netns_names():
+        if n.startswith(prefix + "-"):
+            try:
+                inodes.add(os.stat(os.path.join(NETNS_RUN_DIR, n)).st_ino)
+            except OSError:
+                continue
+    out = []
+    for pid in os.listdir("/proc"):
+        if pid.isdigit():
+            try:
+                if os.stat(f"/proc/{pid}/ns/net").st_ino in inodes:
+                    out.append(int(pid))
+            except OSError:
+                continue
+    return out
+
+
+def force_clean(lab: str, prefix: str | None = None) -> None:
+    """Remove whatever a failed test left of one of this suite's labs."""
+    prefix = lab if prefix is None else prefix
+    assert lab.startswith(PREFIX) and prefix.startswith(PREFIX), (lab, prefix)
+    netlab("destroy", lab, timeout=120)
+    for pid in pids_in(prefix):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    for n in netns_names():
+        if n.startswith(prefix + "-"):
+            subprocess.run(["ip", "netns", "delete", n], capture_output=True)
+    link = f"nl-{lab}"[:15]
+    if link in host_links():
+        subprocess.run(["ip", "link", "delete", link], capture_output=True)
+    if f"table ip netlab-{lab}" in nft_tables():
+        subprocess.run(["nft", "delete", "table", "ip", f"netlab-{lab}"], capture_output=True)
+    subprocess.run(["rm", "-rf", "--", str(run_dir() / lab)], capture_output=True)
+    if ETC_NETNS.is_dir():
+        for p in ETC_NETNS.iterdir():
+            if p.name.startswith(prefix + "-"):
+                subprocess.run(["rm", "-rf", "--", str(p)], capture_output=True)
+
+
+def wait_for(cond, timeout: float, step: float = 0.001) -> bool:  # type: ignore[no-untyped-def]
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if cond():
+            return True
+        time.sleep(step)
+    return cond()

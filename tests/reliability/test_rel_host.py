@@ -1,0 +1,101 @@
+"""Host untouched: deploy + destroy of every bundled lab, with and without an uplink,
+leaves the host's root namespace exactly as it was (tests/reliability/hostsnap.py)."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import hostsnap
+import pytest
+import topogen
+
+pytestmark = pytest.mark.root
+
+BUNDLED = sorted(topogen.TOPOLOGIES.rglob("*.toml"))
+
+
+def _uplink_node(doc: dict) -> str:  # type: ignore[type-arg]
+    nodes = doc.get("nodes", {})
+    if "gw" in nodes:
+        return "gw"
+    routers = [n for n, v in nodes.items() if v.get("kind") == "router"]
+    return (routers or list(nodes))[0]
+
+
+def _variant(text: str, name: str, uplink: bool) -> str:
+    doc = tomllib.loads(text)
+    doc["lab"]["name"] = name
+    doc["lab"].pop("prefix", None)
+    doc.pop("uplink", None)
+    if uplink:
+        doc["uplink"] = {"node": _uplink_node(doc)}
+    return topogen.toml_dumps(doc)
+
+
+@pytest.mark.parametrize("uplink", [False, True], ids=["no-uplink", "uplink"])
+def test_host_untouched_by_every_bundled_lab(labs, uplink: bool) -> None:  # type: ignore[no-untyped-def]
+    from netlab.lab import Lab
+
+    assert BUNDLED, "no bundled topologies"
+    # The first deploy on a fresh boot makes /run/netns (and the state directory) shared
+    # mount points, as `ip netns add` does; that one-time set-up is shared with iproute2 and
+    # stays. Prime it with a lab of our own, then demand identity for every bundled lab.
+    prime = labs.write("t5hp", _variant(BUNDLED[0].read_text(), "t5hp", False))
+    Lab.deploy(prime).destroy()
+    failures = []
+    for k, path in enumerate(BUNDLED):
+        name = f"t5h{'u' if uplink else 'n'}{k}"
+        file = labs.write(name, _variant(path.read_text(), name, uplink))
+        before = hostsnap.snapshot()
+        lab = Lab.deploy(file)
+        during = hostsnap.snapshot()
+        lab.destroy()
+        after = hostsnap.snapshot()
+        if during == before:
+            failures.append(f"{path.name}: deploy changed nothing visible (snapshot broken?)")
+        if (d := hostsnap.diff(before, after)):
+            failures.append(f"{path.name} ({name}):\n{d}")
+    assert not failures, "\n\n".join(failures)
+
+
+def test_hostsnap_sees_what_it_should(tmp_path: Path) -> None:
+    """The snapshot is not blind: a stray link, address, route, nft table, sysctl, netns,
+    /etc/netns file and mount each show up (the guarantee above is only as good as this)."""
+    import subprocess
+
+    base = hostsnap.snapshot()
+    steps = [
+        (["ip", "link", "add", "t5snap0", "type", "veth", "peer", "name", "t5snap1"],
+         ["ip", "link", "del", "t5snap0"]),
+        (["ip", "addr", "add", "169.254.55.1/32", "dev", "t5snap0"], None),
+        (["ip", "link", "set", "t5snap0", "up"], None),
+        (["ip", "route", "add", "169.254.56.0/30", "dev", "t5snap0", "table", "55"], None),
+        (["nft", "add", "table", "ip", "t5snap"], ["nft", "delete", "table", "ip", "t5snap"]),
+        (["ip", "netns", "add", "t5snap-ns"], ["ip", "netns", "del", "t5snap-ns"]),
+        (["mkdir", "-p", "/etc/netns/t5snap-ns"], ["rm", "-rf", "/etc/netns/t5snap-ns"]),
+        (["mount", "-t", "tmpfs", "t5snap", str(tmp_path)], ["umount", str(tmp_path)]),
+    ]
+    undo = []
+    try:
+        seen = []
+        for do, un in steps:
+            subprocess.run(do, check=True, capture_output=True)
+            if un:
+                undo.append(un)
+            now = hostsnap.snapshot()
+            seen.append(now != base)
+            base = now
+        assert all(seen), seen
+    finally:
+        for un in reversed(undo):
+            subprocess.run(un, capture_output=True)
+    # rp_filter of the deleted veth is gone with it; a root sysctl change must show too.
+    key = "/proc/sys/net/ipv4/conf/all/log_martians"
+    old = Path(key).read_text()
+    try:
+        s0 = hostsnap.snapshot()
+        Path(key).write_text("0" if old.strip() == "1" else "1")
+        assert hostsnap.snapshot() != s0
+    finally:
+        Path(key).write_text(old)

@@ -1,0 +1,29 @@
+"""Generated topologies for the unit tests (star of hosts, chain of routers)."""
+
+from __future__ import annotations
+
+
+def star(hosts: int, lab: str = "t2star") -> str:
+    """One router and `hosts` hosts on one switch."""
+    lines = [f'[lab]\nname = "{lab}"', '[nodes.gw]\nkind = "router"',
+             '[switches.lan]\nsubnet = "10.0.0.0/16"',
+             '[[links]]\nendpoints = ["gw", "lan"]']
+    for k in range(hosts):
+        lines.append(f"[nodes.h{k}]")
+        lines.append(f'[[links]]\nendpoints = ["h{k}", "lan"]')
+    return "\n".join(lines) + "\n"
+
+
+def chain(routers: int, lab: str = "t2chain") -> str:
+    """r0 - r1 - ... - r(n-1), a LAN with one host at each end, routing auto."""
+    lines = [f'[lab]\nname = "{lab}"', "[nodes.ha]", "[nodes.hb]",
+             "[switches.lana]", "[switches.lanb]",
+             '[[links]]\nendpoints = ["ha", "lana"]',
+             '[[links]]\nendpoints = ["r0", "lana"]',
+             f'[[links]]\nendpoints = ["r{routers - 1}", "lanb"]',
+             '[[links]]\nendpoints = ["hb", "lanb"]']
+    for k in range(routers):
+        lines.append(f'[nodes.r{k}]\nkind = "router"')
+        if k:
+            lines.append(f'[[links]]\nendpoints = ["r{k - 1}", "r{k}"]')
+    return "\n".join(lines) + "\n"
