@@ -106,13 +106,16 @@ def summary(ts: float, data: bytes, outgoing: bool) -> str:
 def capture(
     netns: str, ifname: str, write: Path | None = None, count: int | None = None,
     bpf: str | None = None, echo: Callable[[str], None] = print,
-    timeout: float | None = None,
+    timeout: float | None = None, ready: Callable[[], None] | None = None,
 ) -> int:
     """Capture until `count` packets, `timeout` seconds or Ctrl-C; return packets seen.
 
     With `write`, packets go to that pcap file; without, one summary line each to `echo`.
+    `ready` is called once the socket listens.
     """
     sock = open_socket(netns, ifname, bpf)
+    if ready is not None:
+        ready()  # from here on no packet is missed
     seen = 0
     deadline = None if timeout is None else time.monotonic() + timeout
     out = open(write, "wb") if write is not None else None  # noqa: SIM115 (closed below)

@@ -116,7 +116,8 @@ def build(tf: TopologyFile, problems: Problems) -> nx.MultiGraph:
             )
             continue
         if a.name == b.name and not a.is_switch:
-            problems.error(path, f"link joins node {a.name!r} to itself", "connect two nodes")
+            problems.error(path, f"link joins node {a.name!r} to itself",
+                           f"connect {a.name} to another node or to a switch")
             continue
         resolved = []
         for end in (a, b):

@@ -20,6 +20,13 @@ from netlab.plan import Plan
 if TYPE_CHECKING:
     from netlab.api import Topology
     from netlab.backend.destroy import Report
+    from netlab.probes.results import (
+        CheckReport,
+        PingallResult,
+        PingResult,
+        PortResult,
+        TraceResult,
+    )
     from netlab.status import LabStatus
 
 
@@ -92,9 +99,40 @@ class Lab:
             raise UsageError(f"lab {self.name!r} has no node {name!r} (nodes: {names})") from None
 
     # --- probes ------------------------------------------------------------------------
-    # PROBES: the probes engineer adds .ping() / .check() here (netlab/probes), e.g.
-    #   def ping(self, src: str, dst: str, **kw): ...
-    #   def check(self, **kw): ...
+    # Thin wrappers over netlab.probes (docs/probes.md); keyword arguments pass through.
+
+    def ping(self, src: str, dst: str, **kw: Any) -> PingResult:
+        """ICMP echo from node `src` to `dst` (node, node:ifname or IP): .ok, .replies,
+        .rtts, .loss. kw: count=3, interval=0.2, timeout=1.0, family=None (4 or 6)."""
+        from netlab.probes import ping
+
+        self.node(src)
+        return ping(self.plan, src, dst, **kw)
+
+    def probe(self, src: str, dst: str, proto: str, port: int, **kw: Any) -> PortResult:
+        """One TCP SYN or UDP datagram: .state open/closed/filtered/... and .ok."""
+        from netlab.probes import probe
+
+        self.node(src)
+        return probe(self.plan, src, dst, proto, port, **kw)
+
+    def trace(self, src: str, dst: str, **kw: Any) -> TraceResult:
+        from netlab.probes import trace
+
+        self.node(src)
+        return trace(self.plan, src, dst, **kw)
+
+    def pingall(self, **kw: Any) -> PingallResult:
+        from netlab.probes import pingall
+
+        return pingall(self.plan, **kw)
+
+    def check(self, **kw: Any) -> CheckReport:
+        """Run the lab's [[expect]] list: per-expectation results (.ok, .failed, iterable)."""
+        from netlab.probes import check
+
+        return check(self.plan, **kw)
+
     # --- end probes ------------------------------------------------------------------------
 
 

@@ -142,8 +142,10 @@ def _problem(err: Any) -> Problem:
         )
     if kind == "missing":
         parent = key_path(loc[:-1])
-        return Problem(path, f"required key {key!r} is missing",
-                       f"add {key} = ... under {parent}" if parent else f"add a [{key}] section")
+        if not parent:
+            return Problem(path, f"required key {key!r} is missing", f"add a [{key}] section")
+        table = parent if parent.endswith("]") else f"[{parent}]"
+        return Problem(path, f"required key {key!r} is missing", f"add {key} = ... to {table}")
     if kind in _EXPECTED:
         return Problem(path, f"expected {_EXPECTED[kind]}, got {_show(given)}",
                        _type_fix(kind, key, given, bool(loc) and isinstance(loc[-1], int)))
@@ -184,7 +186,7 @@ def _problem(err: Any) -> Problem:
         fix = "write it as four numbers 0-255 separated by dots (IPv4) or in IPv6 notation"
     elif msg.startswith("expected ") and isinstance(given, int | float):
         fix = "write it as a string, in quotes"
-    return Problem(path, msg[0].lower() + msg[1:], fix)
+    return Problem(path, msg[:1].lower() + msg[1:], fix)
 
 
 def _toml_problem(e: tomllib.TOMLDecodeError) -> Problem:
@@ -202,10 +204,29 @@ def _problems(errors: list[Any]) -> list[Problem]:
     by_key: dict[str, list[Any]] = {}
     for err in errors:
         by_key.setdefault(key_path(_clean_loc(tuple(err["loc"]))), []).append(err)
+    # A union branch that failed at this key is noise when another branch got further
+    # (addresses = [["10.0.0.1/30", 7]]: the list branch names the bad element).
+    for key in list(by_key):
+        deeper = any(k.startswith((key + "[", key + ".")) for k in by_key)
+        kept = [e for e in by_key[key] if not (deeper and _from_union(e))]
+        if kept:
+            by_key[key] = kept
+        else:
+            del by_key[key]
     out: set[Problem] = set()
     for errs in by_key.values():
         specific = [e for e in errs if e["type"] not in _GENERIC]
-        if specific:
+        literal = next((e for e in errs if e["type"] == "literal_error"), None)
+        if specific and literal is not None:
+            # e.g. to = "defualt" for `"default" or a subnet`: name both alternatives.
+            choices = re.findall(r"'([^']*)'", str((literal.get("ctx") or {}).get("expected")))
+            given = literal.get("input")
+            for e in specific:
+                p = _problem(e)
+                out.add(Problem(p.path, p.message + "; or write " + " or ".join(
+                    f'"{c}"' for c in choices) + did_you_mean(
+                    given if isinstance(given, str) else "", choices), p.fix))
+        elif specific:
             out.update(_problem(e) for e in specific)
         elif len({e["type"] for e in errs}) > 1 and all(e["type"] in _EXPECTED for e in errs):
             # A union of plain types (e.g. str | int): one message naming all of them.
@@ -216,6 +237,10 @@ def _problems(errors: list[Any]) -> list[Problem]:
         else:
             out.update(_problem(e) for e in errs)
     return sorted(out)
+
+
+def _from_union(err: Any) -> bool:
+    return any(isinstance(p, str) and _is_tag(p) for p in err["loc"])
 
 
 def _drop(raw: Any, loc: tuple[Any, ...]) -> None:

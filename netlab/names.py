@@ -72,8 +72,8 @@ def ifname_problem(name: str) -> str | None:
         )
     if not _IFNAME_RE.match(name):
         return _charset_problem(
-            "interface name", name, "lowercase letters, digits, '_' and '-', starting with a letter",
-            _ALLOWED | {"_"},
+            "interface name", name,
+            "lowercase letters, digits, '_' and '-', starting with a letter", _ALLOWED | {"_"},
         )
     if name in RESERVED_IFNAMES:
         return f"interface name {name!r} is reserved by Linux"

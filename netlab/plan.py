@@ -28,7 +28,7 @@ class Interface(_Value):
     peer: Peer
     mtu: int
     addresses: list[str] = Field(default_factory=list, description="CIDR, v4 first.")
-    segment: str = Field(description="Switch name, or 'link<N>' for a node-to-node link.")
+    segment: str = Field(description="Switch name, or 'links[N]' for a node-to-node link.")
 
 
 class RoutePlan(_Value):

@@ -36,23 +36,34 @@ def nft_ruleset(nat: NatPlan) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _shaping_notes(plan: Plan) -> dict[tuple[str, str], str]:
+    """(netns, ifname) -> '  sends: rate 10mbit loss 1%' for shaped link ends."""
+    from netlab.linkprops import describe
+
+    return {(e.netns, e.ifname): f"  sends: {describe(e.shaping)}"
+            for v in plan.veths for e in (v.a, v.b) if e.shaping is not None}
+
+
 def plan_text(plan: Plan) -> str:
     """A readable listing of everything deploy will create."""
     out = [f"lab {plan.lab}: {plan.description}".rstrip(": "),
            f"  {len(plan.nodes)} nodes, {len(plan.switches)} switches, "
            f"{len(plan.veths)} veth pairs, {len(plan.namespaces)} namespaces", ""]
+    sends = _shaping_notes(plan)
     for sw in plan.switches:
         subnets = ", ".join(s for s in (sw.subnet, sw.subnet6) if s)
         out.append(f"switch {sw.name}  netns {sw.netns}  bridge {sw.bridge}  mtu {sw.mtu}"
                    + (f"  subnet {subnets}" if subnets else ""))
         for port in sw.ports:
-            out.append(f"  port {port.ifname:<15} -> {port.node}:{port.node_ifname}")
+            out.append(f"  port {port.ifname:<15} -> {port.node}:{port.node_ifname}"
+                       + sends.get((sw.netns, port.ifname), ""))
         out.append("")
     for n in plan.nodes:
         out.append(f"{n.kind} {n.name}  netns {n.netns}  hostname {n.hostname}")
         for i in n.interfaces:
             addrs = " ".join(i.addresses) or "(no address)"
-            out.append(f"  {i.name:<8} {addrs:<36} mtu {i.mtu}  peer {i.peer.node}:{i.peer.ifname}")
+            out.append(f"  {i.name:<8} {addrs:<36} mtu {i.mtu}  peer {i.peer.node}:{i.peer.ifname}"
+                       + sends.get((n.netns, i.name), ""))
         for r in n.routes:
             via = f" via {r.via}" if r.via else ""
             dev = f" dev {r.dev}" if r.dev else ""

@@ -18,7 +18,8 @@ from typing import Any
 from netlab.errors import NetlabError, UsageError
 from netlab.plan import Plan
 
-RUN_DIR = Path(os.environ.get("NETLAB_RUN_DIR", "/run/netlab"))
+DEFAULT_RUN_DIR = "/run/netlab"
+RUN_DIR = Path(os.environ.get("NETLAB_RUN_DIR", DEFAULT_RUN_DIR))
 PLAN_FILE = "plan.json"
 RECORD_FILE = "created.jsonl"
 LOG_DIR = "logs"
@@ -143,15 +144,29 @@ def read_record(name: str) -> Record:
 def lab_lock(name: str) -> Iterator[None]:
     """Exclusive per-lab lock held by deploy and destroy (a lock file beside the lab dir)."""
     RUN_DIR.mkdir(parents=True, exist_ok=True)
-    fd = os.open(RUN_DIR / f".{name}.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-    try:
+    path = RUN_DIR / f".{name}.lock"
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
+            os.close(fd)
             raise NetlabError(f"lab {name!r} is being deployed or destroyed by another netlab"
                               " process; try again when it has finished") from None
+        try:
+            same = os.fstat(fd).st_ino == os.stat(path).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:
+            break
+        os.close(fd)  # the holder before us removed this file: lock the new one
+    try:
         yield
     finally:
+        # No lab left: remove the lock file too (safe: lockers check the inode above).
+        if not lab_dir(name).exists():
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
         os.close(fd)
 
 

@@ -3,9 +3,9 @@
 
     python3 scripts/bench_pingall.py [--sizes 20 50] [--runs 5]
 
-Each lab is built (netlab.lab.Lab.deploy when the backend provides it, else the probe
-tests' stand-in deployer), pinged `--runs` times, and always destroyed. Prints the best and
-median wall time per size; the first run includes ARP resolution (cold neighbour caches).
+Each lab is deployed with netlab.lab.Lab, pinged `--runs` times, and always destroyed.
+Prints the first, best and median wall time per size; the first run includes ARP
+resolution (cold neighbour caches).
 """
 
 from __future__ import annotations
@@ -30,44 +30,22 @@ def star_toml(name: str, hosts: int) -> str:
     return "\n".join(lines) + "\n"
 
 
-def deployer():  # type: ignore[no-untyped-def]
-    """(deploy(path) -> plan, destroy(handle)) using the real backend when present."""
-    try:
-        from netlab.lab import Lab
-    except ImportError:
-        Lab = None  # noqa: N806
-    if Lab is not None and hasattr(Lab, "deploy"):
-        def up(path: Path):  # type: ignore[no-untyped-def]
-            lab = Lab.deploy(path, force=True)
-            return lab.plan, lab.destroy
-        return "netlab.lab.Lab", up
-    from netlab.api import load
-    from tests.probes import minilab
-
-    def up_mini(path: Path):  # type: ignore[no-untyped-def]
-        plan = load(path).plan
-        minilab.destroy(plan)
-        minilab.deploy(plan)
-        return plan, lambda: minilab.destroy(plan)
-    return "tests/probes/minilab", up_mini
-
-
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", type=int, nargs="+", default=[20, 50])
     ap.add_argument("--runs", type=int, default=5)
     args = ap.parse_args()
+    from netlab.lab import Lab
     from netlab.probes.matrix import pingall
 
-    how, up = deployer()
-    print(f"deployer: {how}")
     failed = False
     for n in args.sizes:
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / f"t4bench{n}.toml"
             path.write_text(star_toml(f"t4bench{n}", n))
             t0 = time.monotonic()
-            plan, destroy = up(path)
+            lab = Lab.deploy(path, force=True)
+            plan = lab.plan
             built = time.monotonic() - t0
             try:
                 times, oks = [], []
@@ -78,7 +56,7 @@ def main() -> int:
                     oks.append(f"{r.ok_pairs}/{r.pairs}")
                     failed |= not r.ok
             finally:
-                destroy()
+                lab.destroy()
         print(f"{n} nodes ({n * (n - 1)} pairs): deploy {built:.2f} s; pingall first "
               f"{times[0]:.3f} s, best {min(times):.3f} s, median "
               f"{statistics.median(times):.3f} s; replies {', '.join(oks)}")

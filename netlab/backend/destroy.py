@@ -64,9 +64,16 @@ def undo(plan: Plan | None, record: Record, lab: str | None = None) -> Report:
                 rep.skipped.append(f"netns {ns_name}: exists but netlab has no record of"
                                    " creating it; left alone")
     for e in entries:
+        if e.get("kind") == "placeholder":
+            namespaces.remove_placeholder(e["path"])
+    for e in entries:
         if e.get("kind") == "etc":
-            files.remove(e["netns"])
+            files.remove(e)
     if name:
+        d = str(lab_dir(name))
+        if os.path.ismount(d):  # the lab directory's tmpfs
+            with contextlib.suppress(OSError):
+                namespaces.umount2(d)
         remove_lab_dir(name)
     return rep
 

@@ -1,10 +1,18 @@
 """Per-node DNS files: /etc/netns/<ns>/{resolv.conf,hosts}, the iproute2 convention that
-`ip netns exec` (and `netlab exec`) bind-mounts over /etc/resolv.conf and /etc/hosts."""
+`ip netns exec` (and `netlab exec`) bind-mounts over /etc/resolv.conf and /etc/hosts.
+
+The files themselves live in the lab's state directory (a tmpfs) and /etc/netns/<ns> is a
+symlink to their directory: on this VM's ext4 every new inode costs ~0.4 ms of CPU, so one
+symlink per node instead of a directory and two files saves most of a second at 500 nodes.
+`ip netns exec` follows the link (opendir and mount both resolve it). Where an empty
+/etc/netns/<ns> directory already exists, the files are written into it instead.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import os
+from typing import Any
 
 from netlab.plan import NodePlan
 
@@ -17,12 +25,23 @@ def etc_dir(netns: str) -> str:
 
 
 def conflicts(netns: str) -> list[str]:
-    """Files deploy would overwrite that netlab did not write."""
-    return [p for f in FILES if os.path.lexists(p := os.path.join(etc_dir(netns), f))]
+    """What deploy would overwrite that netlab did not write."""
+    d = etc_dir(netns)
+    if os.path.islink(d) or (os.path.lexists(d) and not os.path.isdir(d)):
+        return [d]
+    return [p for f in FILES if os.path.lexists(p := os.path.join(d, f))]
 
 
-def write(node: NodePlan) -> None:
-    d = etc_dir(node.netns)
+def plan_entry(node: NodePlan, store: str) -> dict[str, Any]:
+    """The journal entry for a node's files (written before the files are)."""
+    if os.path.isdir(etc_dir(node.netns)) and not os.path.islink(etc_dir(node.netns)):
+        return {"kind": "etc", "netns": node.netns}
+    return {"kind": "etc", "netns": node.netns, "link": os.path.join(store, node.netns)}
+
+
+def write(node: NodePlan, entry: dict[str, Any]) -> None:
+    link = entry.get("link")
+    d = link or etc_dir(node.netns)
     os.makedirs(d, mode=0o755, exist_ok=True)
     for name, text in (("resolv.conf", node.resolv_conf), ("hosts", node.hosts)):
         fd = os.open(os.path.join(d, name), os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC,
@@ -31,11 +50,21 @@ def write(node: NodePlan) -> None:
             os.write(fd, text.encode())
         finally:
             os.close(fd)
+    if link:
+        os.makedirs(ETC_NETNS, mode=0o755, exist_ok=True)
+        os.symlink(link, etc_dir(node.netns))
 
 
-def remove(netns: str) -> None:
-    """Remove netlab's two files and the directory if that leaves it empty."""
-    d = etc_dir(netns)
+def remove(entry: dict[str, Any]) -> None:
+    """Remove the node's link (if it still points where netlab made it point), or
+    netlab's two files and then the directory if that leaves it empty."""
+    d = etc_dir(entry["netns"])
+    link = entry.get("link")
+    if link:
+        with contextlib.suppress(OSError):
+            if os.readlink(d) == link:
+                os.unlink(d)
+        return
     for name in FILES:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(os.path.join(d, name))

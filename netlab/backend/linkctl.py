@@ -8,6 +8,7 @@ back when those links do).
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import socket
 from typing import Any
@@ -47,16 +48,14 @@ def restore(node: NodePlan) -> None:
                 continue
             for cidr in iface.addresses:
                 x = ipaddress.ip_interface(cidr)
-                try:
+                # May fail if the interface is down again: it comes back with it.
+                with contextlib.suppress(NetlinkError):
                     ipr.addr("replace", index=found[0], address=str(x.ip),
                              prefixlen=x.network.prefixlen)
-                except NetlinkError:
-                    pass  # e.g. the interface is down again: it comes back with it
         for r in node.routes:
-            try:
+            # Fails while its next hop is behind a link that is still down.
+            with contextlib.suppress(NetlinkError):
                 ipr.route("replace", **_route_args(ipr, r.to, r.via, r.dev))
-            except NetlinkError:
-                pass  # its next hop is behind a link that is still down
 
 
 def _route_args(ipr: Any, to: str, via: str | None, dev: str | None) -> dict[str, Any]:
@@ -106,3 +105,51 @@ def describe_interface(plan: Plan, node: str, ifname: str) -> str:
     props, up = interface_props(plan, node, ifname)
     text = linkprops.describe(props)
     return text if up else ("down " + text).strip()
+
+
+def shaping_status(plan: Plan) -> dict[str, tuple[ShapingPlan | None, ShapingPlan | None]]:
+    """'owner:ifname' -> (expected, in the kernel) for every end the plan or a runtime
+    change shapes; for `netlab status`. Unshaped ends are not read, so a large lab with
+    a few shaped links costs a few netlink round trips."""
+    from netlab.wires import all_wires
+
+    recorded = linkstate.load(plan.lab)
+    out: dict[str, tuple[ShapingPlan | None, ShapingPlan | None]] = {}
+    for w in all_wires(plan):
+        for side, peer in ((w.a, w.b), (w.b, w.a)):
+            e = side.end
+            if e.shaping is None and "shaping" not in recorded.get(linkstate.key(e), {}):
+                continue
+            expected = linkstate.shaping(plan.lab, e)
+            actual = shaping.read_props(e.netns, e.ifname, (peer.end.netns, peer.end.ifname))
+            out[side.label] = (expected, actual)
+    return out
+
+
+
+def status_extras(plan: Plan) -> tuple[dict[tuple[str, str], str], set[tuple[str, str]],
+                                       list[str]]:
+    """What `netlab status` adds for live links, in one call:
+
+    - (netns, ifname) -> "rate 10mbit loss 1%" as the kernel shapes what it sends;
+    - (netns, ifname) set down on purpose by `netlab link ... down` (not drift, and
+      neither are the routes through them);
+    - drift lines where the kernel's shaping differs from the plan + runtime changes.
+    """
+    from netlab.wires import all_wires
+
+    by_label = {s.label: s.end for w in all_wires(plan) for s in (w.a, w.b)}
+    notes: dict[tuple[str, str], str] = {}
+    drift: list[str] = []
+    for label, (expected, actual) in shaping_status(plan).items():
+        end = by_label[label]
+        notes[(end.netns, end.ifname)] = linkprops.describe(actual)
+        if expected != actual:
+            drift.append(f"{label}: shaping is {linkprops.describe(actual) or 'none'}, "
+                         f"expected {linkprops.describe(expected) or 'none'}")
+    down: set[tuple[str, str]] = set()
+    for key, change in linkstate.load(plan.lab).items():
+        if change.get("down"):
+            netns, _, ifname = key.rpartition(":")
+            down.add((netns, ifname))
+    return notes, down, drift

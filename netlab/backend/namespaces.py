@@ -26,16 +26,21 @@ MS_PRIVATE = 1 << 18
 MS_SLAVE = 1 << 19
 MS_SHARED = 1 << 20
 MNT_DETACH = 2
+MS_NOSUID = 2
+MS_NODEV = 4
+MS_NOEXEC = 8
 
 _libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong,
-                        ctypes.c_void_p]
+                        ctypes.c_char_p]
 _libc.umount2.argtypes = [ctypes.c_char_p, ctypes.c_int]
 
 
-def mount(source: str | None, target: str, fstype: str | None, flags: int) -> None:
+def mount(source: str | None, target: str, fstype: str | None, flags: int,
+          data: str | None = None) -> None:
     src = None if source is None else source.encode()
     fs = None if fstype is None else fstype.encode()
-    if _libc.mount(src, target.encode(), fs, flags, None) != 0:
+    opts = None if data is None else data.encode()
+    if _libc.mount(src, target.encode(), fs, flags, opts) != 0:
         err = ctypes.get_errno()
         raise OSError(err, f"mount {target}: {os.strerror(err)}", target)
 
@@ -75,6 +80,11 @@ def is_mount_shared(path: str) -> bool:
     return False
 
 
+def mount_tmpfs(path: str) -> None:
+    """A tmpfs at path (it takes memory only for what is written to it)."""
+    mount("netlab", path, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=0755")
+
+
 def ensure_run_dirs(*dirs: str) -> None:
     for d in dirs:
         if not is_mount_shared(d):
@@ -110,10 +120,16 @@ def _is_nsfs(st: os.stat_result) -> bool:
     return st.st_dev == _NSFS_DEV
 
 
-def pin(kind: str, path: str) -> NsId:
-    """Bind-mount this thread's namespace of `kind` ('net', 'uts') onto a new file at path."""
-    fd = os.open(path, os.O_RDONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o444)
-    os.close(fd)
+def placeholder(path: str) -> None:
+    """The empty file a namespace gets bind-mounted onto (O_EXCL: never someone else's)."""
+    os.close(os.open(path, os.O_RDONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o444))
+
+
+def pin(kind: str, path: str, made: bool = False) -> NsId:
+    """Bind-mount this thread's namespace of `kind` ('net', 'uts') onto a new file at path
+    (`made`: the placeholder file was already created by `placeholder`)."""
+    if not made:
+        placeholder(path)
     try:
         mount(f"/proc/thread-self/ns/{kind}", path, "none", MS_BIND)
     except BaseException:
@@ -127,13 +143,6 @@ def unpin(ns: NsId) -> bool:
     """Unmount and remove a namespace file, only if it still pins the same namespace."""
     cur = identify(ns.path)
     if cur is None:
-        # Not (or no longer) a namespace: remove only an empty placeholder file we made.
-        try:
-            if os.path.isfile(ns.path) and os.path.getsize(ns.path) == 0 and \
-                    not os.path.ismount(ns.path):
-                os.unlink(ns.path)
-        except OSError:
-            pass
         return False
     if (cur.dev, cur.ino) != (ns.dev, ns.ino):
         return False  # someone else's namespace now has this name: never touch it
@@ -145,6 +154,14 @@ def unpin(ns: NsId) -> bool:
     with contextlib.suppress(FileNotFoundError):
         os.unlink(ns.path)
     return True
+
+
+def remove_placeholder(path: str) -> None:
+    """Remove an empty, unmounted placeholder file (one that never got its namespace)."""
+    with contextlib.suppress(OSError):
+        st = os.lstat(path)
+        if identify(path) is None and st.st_size == 0 and not os.path.islink(path):
+            os.unlink(path)
 
 
 @dataclass
@@ -174,6 +191,7 @@ def create(
     uts_path: str | None = None,
     hostname: str | None = None,
     inside: Callable[[], None] | None = None,
+    made: bool = False,
 ) -> Created:
     """Create and pin a named netns (and a UTS ns with `hostname` if uts_path is given).
 
@@ -185,7 +203,7 @@ def create(
     unshare(flags)
     netns = uts = None
     try:
-        netns = pin("net", path)
+        netns = pin("net", path, made)
         if uts_path:
             socket.sethostname(hostname or name)
             uts = pin("uts", uts_path)
@@ -201,6 +219,8 @@ def create(
         for ns in (uts, netns):
             if ns is not None:
                 unpin(ns)
+        if netns is None and made:
+            remove_placeholder(path)
         raise
     _back(origin, uts_path is not None)
     return Created(netns, uts, fd)

@@ -211,8 +211,9 @@ def new_veth(
     """One veth pair, placed straight into its two namespaces (by fd), the main end up.
 
     The peer cannot be set up in the same request (the kernel answers ENOTCONN: its other
-    end is not registered yet); bring it up with `link_up` afterwards. index 0 lets the kernel pick (used for the host's side of an uplink); otherwise the
-    given ifindex is used, so that later requests address the interface without lookups.
+    end is not registered yet); bring it up with `link_up` afterwards. index 0 lets the
+    kernel pick (the host's side of an uplink); otherwise the given ifindex is used, so
+    that later requests address the interface without lookups.
     """
     peer_body = ifinfo(peer_index) + attr_str(IFLA_IFNAME, peer) + attr_u32(
         IFLA_MTU, peer_mtu) + attr_u32(IFLA_NET_NS_FD, peer_fd)

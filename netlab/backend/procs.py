@@ -149,10 +149,21 @@ def stop(entries: list[dict[str, Any]], grace: float = 2.0) -> None:
     deadline = time.monotonic() + grace
     while pending and time.monotonic() < deadline:
         time.sleep(0.02)
+        _reap(targets)
         pending = {pid: m for pid, m in pending.items()
                    if any(not _zombie(x) and _session(x) == pid for x in m)}
     for pid, members in pending.items():
         _signal(pid, members, signal.SIGKILL)
+    if pending:
+        time.sleep(0.05)
+    _reap(targets)
+
+
+def _reap(pids: dict[int, Any]) -> None:
+    """Collect the exit status of those that are our own children (Lab API in-process)."""
+    for pid in pids:
+        with contextlib.suppress(ChildProcessError, OSError):
+            os.waitpid(pid, os.WNOHANG)
 
 
 def _signal(pid: int, members: list[int], sig: int) -> None:

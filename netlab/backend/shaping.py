@@ -150,6 +150,21 @@ def preflight(plan: Plan) -> None:
         )
 
 
+def problems(plan: Plan) -> list[str]:
+    """For deploy's precheck (runs before anything is built): what this kernel cannot do."""
+    ends = unsupported(plan)
+    if not ends:
+        return []
+    return [f"delay/jitter need the kernel's netem qdisc ({kernel.NETEM}), which this kernel"
+            f" does not have; asked for on {', '.join(ends)}. Remove delay/jitter (rate and"
+            " loss work without netem) or deploy on a kernel with netem"]
+
+
+def deploy_step(ctx: Any) -> None:
+    """The backend's deploy phase "shaping" (netlab.backend.apply.PHASES), after wiring."""
+    apply_plan(ctx.plan)
+
+
 def check_supported(s: ShapingPlan | None) -> None:
     if linkprops.needs_netem(s) and not netem_available():
         raise ShapingError(f"delay and jitter need the kernel's netem qdisc ({kernel.NETEM}),"
@@ -184,10 +199,9 @@ def apply_end(end: VethEnd, peer: VethEnd, s: ShapingPlan | None, fresh: bool = 
             extra = {"parent": q.parent} if q.parent is not None else {"root": True}
             ipr.tc("add", q.kind, index, handle=q.handle, **extra, **q.options)
     loss = s.loss_pct if (s is not None and not netem) else None
-    if loss or not fresh:
-        # The random drop for end's sending direction sits at the peer's ingress.
-        if loss or _has_loss_table(peer.netns):
-            nft(peer.netns, linkprops.loss_ruleset(peer.ifname, loss))
+    # The random drop for end's sending direction sits at the peer's ingress.
+    if loss or (not fresh and _has_loss_table(peer.netns)):
+        nft(peer.netns, linkprops.loss_ruleset(peer.ifname, loss))
 
 
 def _clear_root(ipr: Any, index: int) -> None:

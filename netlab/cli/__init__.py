@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import typer
 
-from netlab.cli import labs, links, probes, topo
 from netlab.cli import lab as lab_verbs
+from netlab.cli import labs, links, probes, topo
 
 app = typer.Typer(
     name="netlab",

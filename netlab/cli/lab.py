@@ -25,18 +25,25 @@ def _need_root(verb: str) -> None:
 
 
 def deploy(
-    file: Annotated[Path, typer.Argument(help="Topology file (TOML).", show_default=False)],
+    file: Annotated[Path, typer.Argument(help="Topology file (TOML), or a bundled lab's name.",
+                                         show_default=False)],
     force: Annotated[bool, typer.Option("--force", help="Destroy and redeploy the lab if it"
                                         " is already deployed.")] = False,
+    check: Annotated[bool, typer.Option("--check", help="Then run the lab's expectations"
+                                        " (like `netlab check`); exit 1 if any fails.")] = False,
+    junit: Annotated[Path | None, typer.Option("--junit", help="With --check: also write"
+                                               " JUnit XML to this file.")] = None,
 ) -> None:
     """Build the lab in the kernel: namespaces, bridges, veths, addresses, routes, NAT."""
     with friendly_errors():
         _need_root("deploy")
         from netlab.api import load
         from netlab.backend.apply import deploy as apply_plan
+        from netlab.library import resolve
         from netlab.status import summary
 
         t0 = time.perf_counter()
+        file = resolve(file)  # a path, or a bundled lab's name (`netlab labs`)
         topo = load(file)
         print_warnings(str(file), topo.warnings)
         apply_plan(topo.plan, force=force)
@@ -48,6 +55,11 @@ def deploy(
             lab = "" if _only_lab(p.lab) else f"--lab {p.lab} "
             typer.echo(f"  try: netlab exec {lab}{first} -- ip addr    |  netlab status {lab}"
                        f"|  netlab destroy {p.lab}")
+        if check:  # services started by exec may need a moment: retry failures briefly
+            from netlab.cli.probes import run_check
+
+            if not run_check(None, p.lab, junit=junit, retry_for=5.0).ok:
+                raise typer.Exit(1)
 
 
 def _only_lab(name: str) -> bool:
@@ -199,6 +211,10 @@ def exec_(
     """Run a command in a node, like `ip netns exec` (exit code, stdin, stdout pass through)."""
     with friendly_errors():
         _need_root("exec")
+        if command[:1] == ["--"]:  # kept by click once NODE stopped option parsing
+            command = command[1:]
+        if not command:
+            raise UsageError("no command given: netlab exec NODE -- CMD [ARGS...]")
         _enter(lab, node)
     _replace_process(command)
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from enum import Enum
+import signal
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -20,7 +21,7 @@ LabOpt = Annotated[str | None, typer.Option(
 OFF = ("off", "none")
 
 
-class Action(str, Enum):
+class Action(StrEnum):
     show = "show"
     down = "down"
     up = "up"
@@ -34,10 +35,13 @@ def _plan(lab: str | None) -> Plan:
 
 
 def link(
-    a: Annotated[str, typer.Argument(help="One end: NODE or NODE:IFNAME.", show_default=False)],
-    b: Annotated[str, typer.Argument(help="Other end: NODE, NODE:IFNAME or a switch.",
-                                     show_default=False)],
-    action: Annotated[Action, typer.Argument(help="show, down, up or set.")] = Action.show,
+    a: Annotated[str, typer.Argument(
+        metavar="A", help="One end: NODE or NODE:IFNAME.", show_default=False)],
+    b: Annotated[str, typer.Argument(
+        metavar="B", help="Other end: NODE, NODE:IFNAME or a switch.", show_default=False)],
+    action: Annotated[Action, typer.Argument(
+        metavar="[show|down|up|set]", help="What to do (default: show).",
+        show_default=False)] = Action.show,
     lab: LabOpt = None,
     rate: Annotated[str | None, typer.Option(help='Rate limit, e.g. "10mbit" ("off": none).')]
     = None,
@@ -51,8 +55,11 @@ def link(
 ) -> None:
     """Take the link between A and B down or up, change its rate/delay/jitter/loss, or show it.
 
-    Examples: `netlab link r1 r2 down`, `netlab link pc1 lan set --rate 1mbit --loss 2%`,
-    `netlab link r1:eth1 r2 set --from r1 --delay 50ms`, `netlab link r1 r2 set --clear`.
+    Shaping applies to what each end sends; `--from NODE` changes one direction only.
+    "off" removes one property, --clear all of them. Examples:
+
+    netlab link r1 r2 down;  netlab link pc1 lan set --rate 1mbit --loss 2%;
+    netlab link r1:eth1 r2 set --from r1 --rate 512kbit;  netlab link r1 r2 set --clear
     """
     from netlab import wires
 
@@ -162,11 +169,17 @@ def capture(
     with friendly_errors():
         plan = _plan(lab)
         netns, ifname = wires.interface(plan, where)
-        if write is not None:
-            typer.echo(f"capturing on {where} into {write} (Ctrl-C to stop)", err=True)
+        # `kill` ends a capture as cleanly as Ctrl-C (the pcap is flushed per packet anyway).
+        signal.signal(signal.SIGTERM, _interrupt)
+        into = f" into {write}" if write is not None else ""
         n = cap.capture(netns, ifname, write=write, count=count, bpf=bpf,
-                        echo=typer.echo, timeout=seconds)
+                        echo=typer.echo, timeout=seconds, ready=lambda: typer.echo(
+                            f"capturing on {where}{into} (Ctrl-C to stop)", err=True))
         typer.echo(f"{n} packet(s) captured" + (f" into {write}" if write else ""), err=True)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def register(app: typer.Typer) -> None:

@@ -13,7 +13,7 @@ from netlab.cli.common import friendly_errors
 from netlab.errors import UsageError
 
 if TYPE_CHECKING:
-    from netlab.plan import Plan
+    from netlab.plan import ExpectPlan, Plan
     from netlab.probes.results import CheckReport
 
 LabOpt = Annotated[str | None, typer.Option(
@@ -196,8 +196,10 @@ def check(file: Annotated[Path | None, typer.Argument(
 
 
 def run_check(file: Path | None, lab: str | None, as_json: bool = False,
-              junit: Path | None = None) -> CheckReport:
-    """check's body, also used by `netlab deploy FILE --check`."""
+              junit: Path | None = None, retry_for: float = 0.0) -> CheckReport:
+    """check's body, also used by `netlab deploy FILE --check` (with retry_for > 0:
+    failed reach=true expectations are re-run for that many seconds: services started
+    by `exec` may still be starting up)."""
     from netlab.probes.check import check as run
     from netlab.probes.junit import to_junit
     from netlab.state import read_plan, resolve_lab
@@ -205,13 +207,16 @@ def run_check(file: Path | None, lab: str | None, as_json: bool = False,
     expectations = None
     if file is not None:
         from netlab.api import load
+        from netlab.library import resolve
 
-        topo = load(file)
+        topo = load(resolve(file))  # a path, or a bundled lab's name
         plan = read_plan(lab or topo.name)
         expectations = topo.plan.expect
     else:
         plan = read_plan(resolve_lab(lab))
     report = run(plan, expectations)
+    if retry_for > 0:
+        report = retry_failed(plan, expectations or plan.expect, report, retry_for)
     if junit is not None:
         try:
             junit.write_text(to_junit(report))
@@ -222,6 +227,29 @@ def run_check(file: Path | None, lab: str | None, as_json: bool = False,
     else:
         print_report(report)
     return report
+
+
+def retry_failed(plan: Plan, expectations: list[ExpectPlan], report: CheckReport,
+                 seconds: float) -> CheckReport:
+    import time
+
+    from netlab.probes.check import check as run
+    from netlab.probes.results import CheckReport
+
+    start = time.monotonic()
+    deadline = start + seconds
+    results = {r.index: r for r in report.results}
+    reach = {e.index: e.reach for e in expectations}
+    while time.monotonic() < deadline:
+        # Only "must reach" failures can be a service still starting up.
+        failed = {r.index for r in results.values() if not r.passed and reach[r.index]}
+        if not failed:
+            break
+        time.sleep(0.25)
+        again = run(plan, [e for e in expectations if e.index in failed])
+        results.update({r.index: r for r in again.results})
+    return CheckReport(report.lab, [results[i] for i in sorted(results)],
+                       round(report.elapsed_s + time.monotonic() - start, 3))
 
 
 def print_report(report: CheckReport) -> None:

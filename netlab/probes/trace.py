@@ -1,7 +1,9 @@
-"""Traceroute with TTL-limited ICMP echo requests, all TTLs sent at once.
+"""Traceroute with TTL-limited ICMP echo requests, sent a few TTLs at a time.
 
 Every router on the path answers its TTL with "time exceeded"; the target answers with
-an echo reply. Sending all TTLs together makes a trace take one round trip, not one per hop.
+an echo reply. TTLs go out in waves of WAVE (one round trip per wave, not per hop); not
+all at once, because the hop where the path ends would get every higher TTL, and
+routers answer only a handful of errors per second per source (kernel rate limits).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from netlab.probes.icmp import EchoSession
 from netlab.probes.results import Hop, IcmpError, Reply, TraceResult
 
 _TIME_EXCEEDED = {False: 11, True: 3}
+WAVE = 3
 
 
 def trace(plan: Plan, source: str, target: str, max_hops: int = 16, timeout: float = 1.0,
@@ -28,16 +31,20 @@ def trace(plan: Plan, source: str, target: str, max_hops: int = 16, timeout: flo
         return result
     seen: dict[int, Reply | IcmpError] = {}
     with session:
-        try:
-            for ttl in range(1, max_hops + 1):
-                session.send(ttl, ttl=ttl)  # seq = ttl
-        except sockets.NoRoute as e:
-            result.hops.append(Hop(1, None, None, None, str(e)))
-            return result
-        for ev in session.receive(time.monotonic() + timeout):
-            seen.setdefault(ev.seq, ev)
-            if _complete(seen, session.v6):
-                break
+        for first in range(1, max_hops + 1, WAVE):
+            wave = range(first, min(first + WAVE, max_hops + 1))
+            try:
+                for ttl in wave:
+                    session.send(ttl, ttl=ttl)  # seq = ttl
+            except sockets.NoRoute as e:
+                result.hops.append(Hop(1, None, None, None, str(e)))
+                return result
+            for ev in session.receive(time.monotonic() + timeout):
+                seen.setdefault(ev.seq, ev)
+                if all(t in seen for t in wave) or _complete(seen, session.v6):
+                    break
+            if _end(seen, session.v6) is not None or not any(t in seen for t in wave):
+                break  # path ended, or a whole wave went unanswered (a black hole)
     end = _end(seen, session.v6) or min(max_hops, max(seen, default=0) + 3)
     names = session.names
     for ttl in range(1, end + 1):

@@ -21,7 +21,11 @@ from netlab.plan import Plan
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """A private state directory, so tests never see (or clash with) other labs."""
+    """Where lab state goes: the real state directory when the real backend deploys (it
+    mounts things there); a private one for the stand-in deployer."""
+    if _real_backend() is not None:
+        yield state.RUN_DIR
+        return
     d = tmp_path_factory.mktemp("run")
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(state, "RUN_DIR", d)
@@ -55,6 +59,7 @@ def deploy(run_dir: Path, tmp_path_factory: pytest.TempPathFactory
         assert plan.lab.startswith("t7")
         lab_cls = _real_backend()
         if lab_cls is not None:
+            lab_cls(plan).destroy()  # leftovers of an interrupted earlier run
             lab = lab_cls.deploy(path)  # type: ignore[attr-defined]
             made.append((plan, lab))
             return plan
@@ -85,16 +90,24 @@ def udp_delivery(src_ns: str, dst_ns: str, dst_addr: str, count: int = 1000,
     rx = open_in(dst_ns, socket.SOCK_DGRAM)
     tx = open_in(src_ns, socket.SOCK_DGRAM)
     rx.bind(("0.0.0.0", port))
-    rx.settimeout(0.5)
+    rx.settimeout(0.1)
     got: set[int] = set()
+    done = threading.Event()
 
     def receive() -> None:
+        # Until half a second after the last send: loss may also hit the first ARP
+        # request, and the kernel asks again only a second later.
+        quiet_since = None
         while True:
             try:
-                data = rx.recv(64)
-            except (TimeoutError, OSError):
+                got.add(int(rx.recv(64)))
+            except TimeoutError:
+                if done.is_set():
+                    quiet_since = quiet_since or time.monotonic()
+                    if time.monotonic() - quiet_since > 0.5:
+                        return
+            except OSError:
                 return
-            got.add(int(data))
 
     t = threading.Thread(target=receive)
     t.start()
@@ -103,8 +116,9 @@ def udp_delivery(src_ns: str, dst_ns: str, dst_addr: str, count: int = 1000,
             tx.sendto(str(k).encode(), (dst_addr, port))
             if k % 50 == 49:
                 time.sleep(0.002)  # stay well inside every queue: only the rule may drop
-        t.join()
     finally:
+        done.set()
+        t.join()
         tx.close()
         rx.close()
     return len(got)

@@ -97,6 +97,11 @@ def test_loss_drops_its_share_in_one_direction(lossy: Plan) -> None:
     props = shaping.read_props(a.netns, "eth0", (b.netns, "eth0"))
     assert props is not None and props.loss_pct == 10.0
     assert shaping.read_props(b.netns, "eth0", (a.netns, "eth0")) is None
+    # What `netlab status` gets: planned vs kernel, only for shaped ends.
+    want = ShapingPlan(loss_pct=10.0)
+    assert linkctl.shaping_status(lossy) == {"a:eth0": (want, want)}
+    assert linkctl.describe_interface(lossy, "a", "eth0") == "loss 10%"
+    assert linkctl.status_extras(lossy) == ({(a.netns, "eth0"): "loss 10%"}, set(), [])
 
 
 def test_link_set_changes_and_records_at_runtime(lossy: Plan) -> None:
@@ -106,6 +111,12 @@ def test_link_set_changes_and_records_at_runtime(lossy: Plan) -> None:
     assert code == 0, err
     assert udp_delivery(a.netns, b.netns, "10.77.0.2", 100, port=40010) == 0
     assert udp_delivery(b.netns, a.netns, "10.77.0.1", 100, port=40011) == 0
+    assert linkctl.status_extras(lossy)[2] == []  # runtime changes are not drift
+    shaping.apply_end(lossy.veths[0].a, lossy.veths[0].b, None)  # behind netlab's back
+    assert linkctl.status_extras(lossy)[2] == [
+        "a:eth0: shaping is none, expected rate 2mbit loss 100%"]
+    shaping.apply_end(lossy.veths[0].a, lossy.veths[0].b,
+                      ShapingPlan(rate_bit=2_000_000, loss_pct=100.0))
     rec = json.loads((state.lab_dir("t7loss") / linkstate.LINKS_FILE).read_text())
     assert rec[f"{a.netns}:eth0"]["shaping"]["loss_pct"] == 100.0
     code, out, _ = run("link", "--lab", "t7loss", "a", "b")
@@ -138,6 +149,7 @@ def test_link_down_stops_traffic_and_up_restores_it(routed: Plan) -> None:
     assert not ping(h1.netns, h2_addr)
     assert not linkctl.is_up(h2.netns, "eth0")
     assert linkstate.is_down("t7r", routed.veths[2].a)
+    assert linkctl.status_extras(routed)[1] == {(h2.netns, "eth0"), ("t7r-lan", "h2-eth0")}
     code, out, err = run("link", "--lab", "t7r", "h2", "lan", "up")
     assert code == 0, err
     # h2's default route went with the interface; `up` put it back.
@@ -193,8 +205,99 @@ def test_delay_is_refused_before_anything_is_built_without_netem() -> None:
     if shaping.netem_available():
         pytest.skip("this kernel has netem")
     from netlab.api import load
+    from netlab.errors import NetlabError
 
-    plan = load(Path(__file__).parent / "delay.toml").plan
+    path = Path(__file__).parent / "delay.toml"
+    plan = load(path).plan
     with pytest.raises(shaping.ShapingError, match="CONFIG_NET_SCH_NETEM"):
         shaping.preflight(plan)
-    assert not Path("/run/netns", plan.namespaces[0]).exists()
+    try:
+        from netlab.lab import Lab
+    except ImportError:
+        return
+    try:
+        with pytest.raises(NetlabError, match="CONFIG_NET_SCH_NETEM") as e:
+            Lab.deploy(path)
+        assert "nothing was built" in str(e.value) and "t7delay-a:eth0" in str(e.value)
+        assert not any(Path("/run/netns", ns).exists() for ns in plan.namespaces)
+        assert "t7delay" not in state.deployed_labs()
+    finally:
+        Lab(plan).destroy()  # only if the refusal failed to happen
+
+
+def test_ctrl_c_ends_a_capture_cleanly(routed: Plan, tmp_path: Path) -> None:
+    import signal
+    import sys
+
+    from scapy.all import rdpcap
+
+    h1 = routed.node("h1")
+    pcap = tmp_path / "int.pcap"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "netlab", "capture", "--lab", "t7r", "r:eth0", "-w", str(pcap)],
+        stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stderr is not None
+        assert "capturing on r:eth0" in proc.stderr.readline()
+        for _ in range(3):
+            ping(h1.netns, "10.78.1.2")
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=10)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, err
+    assert "6 packet(s) captured" in err  # 3 echo requests, 3 replies; no traceback
+    assert len(rdpcap(str(pcap))) == 6
+
+
+TRIANGLE = """
+[lab]
+name = "t7tri"
+[nodes.h1]
+[nodes.h2]
+[nodes.r1]
+kind = "router"
+[nodes.r2]
+kind = "router"
+[nodes.r3]
+kind = "router"
+[[links]]
+endpoints = ["h1", "r1"]
+subnet = "10.79.1.0/30"
+[[links]]
+endpoints = ["h2", "r2"]
+subnet = "10.79.2.0/30"
+[[links]]
+endpoints = ["r1", "r2"]
+[[links]]
+endpoints = ["r1", "r3"]
+[[links]]
+endpoints = ["r3", "r2"]
+"""
+
+
+def ping_ttl(netns: str, address: str) -> int | None:
+    r = subprocess.run(["ip", "netns", "exec", netns, "ping", "-c1", "-W1", address],
+                       capture_output=True, text=True)
+    for word in r.stdout.split():
+        if word.startswith("ttl="):
+            return int(word[4:])
+    return None
+
+
+def test_route_fails_over_and_back_in_a_triangle(deploy: Callable[[str], Plan]) -> None:
+    plan = deploy(TRIANGLE)
+    r1, r2 = plan.node("r1"), plan.node("r2")
+    r3 = plan.node("r3")
+    via_r3 = {n.name: next(a.split("/")[0] for i in r3.interfaces if i.peer.node == n.name
+                           for a in i.addresses) for n in (r1, r2)}
+    # Backup routes through r3, worse (higher metric) than the direct ones of the plan.
+    for node, subnet in ((r1, "10.79.2.0/30"), (r2, "10.79.1.0/30")):
+        subprocess.run(["ip", "-n", node.netns, "route", "add", subnet, "via",
+                        via_r3[node.name], "metric", "100"], check=True)
+    h1 = plan.node("h1")
+    assert ping_ttl(h1.netns, "10.79.2.1") == 62  # h2 replies across r2, r1
+    assert run("link", "--lab", "t7tri", "r1", "r2", "down")[0] == 0
+    assert ping_ttl(h1.netns, "10.79.2.1") == 61  # now across r2, r3, r1
+    assert run("link", "--lab", "t7tri", "r2", "r1", "up")[0] == 0
+    assert ping_ttl(h1.netns, "10.79.2.1") == 62  # the direct routes are back

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import subprocess
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -10,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from netlab import state
+from netlab.lab import Lab
 from netlab.plan import Plan
 from netlab.probes.sockets import open_in
-from tests.probes import minilab
 
 TOPOLOGIES = Path(__file__).parent / "topologies"
 
@@ -25,27 +26,28 @@ def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         mp.setattr(state, "RUN_DIR", d)
         mp.setenv("NETLAB_RUN_DIR", str(d))
         yield d
+    # The backend makes the state directory a shared bind mount (for the namespace
+    # mounts under it); undo that so pytest can delete the temp directory later.
+    # (os.path.ismount cannot see a bind mount of the same filesystem: just try.)
+    subprocess.run(["umount", "--lazy", str(d)], capture_output=True)
 
 
 @pytest.fixture(scope="module")
 def deploy(run_dir: Path) -> Iterator[Callable[[Path], Plan]]:
-    """deploy(topology path) -> plan; everything deployed is destroyed at module end."""
-    from netlab.api import load
-
-    deployed: list[Plan] = []
+    """deploy(topology path) -> plan, with the real backend; every lab deployed is
+    destroyed at module end, also when tests fail."""
+    labs: list[Lab] = []
 
     def _deploy(path: Path) -> Plan:
-        plan = load(path).plan
-        minilab.destroy(plan, run_dir)  # leftovers of an interrupted earlier run
-        deployed.append(plan)
-        minilab.deploy(plan, run_dir)
-        return plan
+        lab = Lab.deploy(path, force=True)  # force: leftovers of an interrupted run
+        labs.append(lab)
+        return lab.plan
 
     try:
         yield _deploy
     finally:
-        for plan in deployed:
-            minilab.destroy(plan, run_dir)
+        for lab in labs:
+            lab.destroy()
 
 
 @pytest.fixture(scope="module")
@@ -103,16 +105,22 @@ def nft_rules() -> Iterator[Callable[[str, str], None]]:
     added: list[tuple[str, str]] = []
 
     def add(netns: str, ruleset: str) -> None:
-        minilab.netns_exec(netns, "nft", "-f", "-", input=ruleset, check=True)
+        netns_exec(netns, "nft", "-f", "-", input=ruleset, check=True)
         added.append((netns, ruleset.split("{", 1)[0].replace("table", "").strip()))
 
     try:
         yield add
     finally:
         for netns, table in added:
-            minilab.netns_exec(netns, "nft", "delete", "table", *table.split())
+            netns_exec(netns, "nft", "delete", "table", *table.split())
 
 
 def kernel_ping(netns: str, address: str) -> bool:
     """What the kernel's own ping says, from the same namespace."""
-    return minilab.netns_exec(netns, "ping", "-c1", "-W1", address).returncode == 0
+    return netns_exec(netns, "ping", "-c1", "-W1", address).returncode == 0
+
+
+def netns_exec(netns: str, *argv: str, **kw: object) -> subprocess.CompletedProcess[str]:
+    """Run argv inside netns (no shell)."""
+    return subprocess.run(["ip", "netns", "exec", netns, *argv], capture_output=True,
+                          text=True, **kw)  # type: ignore[call-overload]

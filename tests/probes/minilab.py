@@ -1,7 +1,8 @@
-"""A stand-in deployer for probe tests: builds a compiled Plan with `ip`/`nft` commands
-and records it where netlab.state looks. Only what the probes need (no exec, no uplink).
+"""A stand-in deployer for tests: builds a compiled Plan with `ip`/`nft` commands and
+records it where netlab.state looks. Only the basics (no exec, no uplink, no shaping).
 
-Used until the real backend (netlab.lab.Lab.deploy) is available, and by the benchmark.
+Written before the real backend (netlab.lab.Lab.deploy) existed; the probe tests now use
+the backend, but other test suites (tests/links) still import this module.
 """
 
 from __future__ import annotations

@@ -78,7 +78,7 @@ def test_cli_check_failing_file_exit_code_and_junit(t4a: Plan, tmp_path: Path) -
     assert "FAIL" in out.output
     suite = ET.parse(junit).getroot().find("testsuite")
     assert suite is not None and suite.get("name") == "netlab.t4a"
-    assert suite.get("tests") == "5" and suite.get("failures") == "2"  # nothing listens on 8080 + far
+    assert suite.get("tests") == "5" and suite.get("failures") == "2"  # 8080 closed, far
     cases = suite.findall("testcase")
     last = cases[-1].find("failure")
     assert last is not None and last.get("message") == "ICMP net unreachable from gw (10.0.0.1)"
@@ -91,3 +91,58 @@ def test_cli_check_passing_json(t4a: Plan, listeners: Listeners) -> None:
     assert out.exit_code == 0, out.output
     data = json.loads(out.output)
     assert data["ok"] and data["passed"] == 4 and data["failed"] == 0
+
+
+DEPLOY_CHECK = """
+[lab]
+name = "t4dc"
+[nodes.a]
+[nodes.b]
+exec = ["python3 -m http.server 8000 --bind 0.0.0.0"]
+[switches.s]
+subnet = "10.46.0.0/24"
+[[links]]
+endpoints = ["a", "s"]
+[[links]]
+endpoints = ["b", "s"]
+[[expect]]
+from = "a"
+to = "b"
+proto = "tcp"
+port = 8000
+[[expect]]
+from = "a"
+to = "b"
+reach = %s
+"""
+
+
+@pytest.mark.parametrize(("second", "code"), [("true", 0), ("false", 1)])
+def test_cli_deploy_check(run_dir: Path, tmp_path: Path, second: str, code: int) -> None:
+    from netlab.lab import Lab
+
+    topo = tmp_path / "t4dc.toml"
+    topo.write_text(DEPLOY_CHECK % second)
+    junit = tmp_path / "dc.xml"
+    try:
+        out = runner.invoke(app, ["deploy", str(topo), "--force", "--check", "--junit",
+                                  str(junit)])
+        assert out.exit_code == code, out.output
+        # the listener is started by exec after deploy: --check waits for it
+        assert "SYN-ACK from b (10.46.0.2)" in out.output
+        assert ET.parse(junit).getroot().get("failures") == str(code)
+    finally:
+        Lab.attach("t4dc").destroy()
+
+
+def test_dns_expectations_use_the_nodes_resolver(deploy) -> None:  # type: ignore[no-untyped-def]
+    plan = deploy(TOPOLOGIES / "t4dns.toml")
+    from netlab.cli.probes import retry_failed
+
+    # dnsmasq is started by exec after deploy; give it a moment like `deploy --check` does
+    report = retry_failed(plan, plan.expect, check(plan), 5.0)
+    assert report.ok, [r.seen for r in report]
+    assert report[0].seen == "svc -> 10.47.0.99"
+    assert report[1].seen == "ns -> 10.47.0.1"
+    assert report[2].seen.startswith("other does not resolve")
+    assert report[3].seen == "SYN-ACK from ns (10.47.0.1)"

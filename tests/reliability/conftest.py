@@ -35,8 +35,9 @@ class Labs:
     def cleanup(self) -> list[str]:
         left = []
         for name, prefix in self.names.items():
-            left += labkit.leftovers(name, prefix)
-            labkit.force_clean(name, prefix)
+            if found := labkit.leftovers(name, prefix):
+                left += found
+                labkit.force_clean(name, prefix)
         return left
 
 

@@ -23,7 +23,7 @@ def run_dir() -> Path:
     return Path(os.environ.get("NETLAB_RUN_DIR", "/run/netlab"))
 
 
-def netlab(*args: str, timeout: float = 120, env: dict[str, str] | None = None,
+def cli(*args: str, timeout: float = 120, env: dict[str, str] | None = None,
            ) -> subprocess.CompletedProcess[str]:
     """The real command line, in a child process (as a person would run it)."""
     return subprocess.run([sys.executable, "-m", "netlab", *args], capture_output=True,
@@ -45,7 +45,7 @@ def backend_missing() -> str | None:
         import netlab.lab  # noqa: F401
     except ImportError as e:
         return f"backend not available: {e}"
-    r = netlab("deploy", "--help", timeout=30)
+    r = cli("deploy", "--help", timeout=30)
     if r.returncode != 0:
         return "`netlab deploy` does not exist yet"
     return None
@@ -82,6 +82,15 @@ def leftovers(lab: str, prefix: str | None = None) -> list[str]:
     return out
 
 
+def settled_leftovers(lab: str, prefix: str | None = None, timeout: float = 2.0) -> list[str]:
+    """leftovers(), after giving the kernel's asynchronous namespace teardown (which takes
+    a veth's far end with it) a moment to finish."""
+    end = time.monotonic() + timeout
+    while (left := leftovers(lab, prefix)) and time.monotonic() < end:
+        time.sleep(0.01)
+    return left
+
+
 def pids_in(prefix: str) -> list[int]:
     """Processes whose network namespace is one pinned under /run/netns/<prefix>-*."""
     inodes = set()
@@ -106,7 +115,7 @@ def force_clean(lab: str, prefix: str | None = None) -> None:
     """Remove whatever a failed test left of one of this suite's labs."""
     prefix = lab if prefix is None else prefix
     assert lab.startswith(PREFIX) and prefix.startswith(PREFIX), (lab, prefix)
-    netlab("destroy", lab, timeout=120)
+    cli("destroy", lab, timeout=120)
     for pid in pids_in(prefix):
         try:
             os.kill(pid, signal.SIGKILL)
@@ -134,3 +143,17 @@ def wait_for(cond, timeout: float, step: float = 0.001) -> bool:  # type: ignore
             return True
         time.sleep(step)
     return cond()
+
+
+def mount_points() -> list[str]:
+    with open("/proc/self/mountinfo") as f:
+        return [line.split()[4] for line in f]
+
+
+def unmount_all(path: str | Path) -> None:
+    """Lazily unmount every mount stacked on path (bind mounts of a directory onto itself
+    are invisible to os.path.ismount)."""
+    for _ in range(10):
+        if str(path) not in mount_points():
+            return
+        subprocess.run(["umount", "-l", str(path)], capture_output=True)

@@ -47,16 +47,27 @@ def test_host_untouched_by_every_bundled_lab(labs, uplink: bool) -> None:  # typ
     for k, path in enumerate(BUNDLED):
         name = f"t5h{'u' if uplink else 'n'}{k}"
         file = labs.write(name, _variant(path.read_text(), name, uplink))
-        before = hostsnap.snapshot()
-        lab = Lab.deploy(file)
-        during = hostsnap.snapshot()
-        lab.destroy()
-        after = hostsnap.snapshot()
-        if during == before:
-            failures.append(f"{path.name}: deploy changed nothing visible (snapshot broken?)")
-        if (d := hostsnap.diff(before, after)):
-            failures.append(f"{path.name} ({name}):\n{d}")
+        # Other labs deployed meanwhile (e.g. by a developer) show up as differences too:
+        # a real leak reproduces on every try, so a lab fails only if all tries differ.
+        for _ in range(3):
+            problem = _cycle(Lab, file)
+            if not problem:
+                break
+        else:
+            failures.append(f"{path.name} ({name}):\n{problem}")
     assert not failures, "\n\n".join(failures)
+
+
+def _cycle(lab_class, file: Path) -> str:  # type: ignore[no-untyped-def]
+    """Deploy and destroy once; what the host kept (or '' if nothing)."""
+    before = hostsnap.snapshot()
+    lab = lab_class.deploy(file)
+    during = hostsnap.snapshot()
+    lab.destroy()
+    after = hostsnap.snapshot()
+    if during == before:
+        return "deploy changed nothing visible (is the snapshot blind?)"
+    return hostsnap.diff(before, after)
 
 
 def test_hostsnap_sees_what_it_should(tmp_path: Path) -> None:

@@ -1,0 +1,122 @@
+"""Link property values and the kernel parameters built from them (pure, no root)."""
+
+from __future__ import annotations
+
+import pytest
+
+from netlab import linkprops as lp
+from netlab.plan import ShapingPlan
+
+
+@pytest.mark.parametrize(("text", "bits"), [
+    ("10mbit", 10_000_000), ("1.5mbit", 1_500_000), ("500kbit", 500_000),
+    ("1gbit", 1_000_000_000), ("64000bit", 64_000), ("10Mbit", 10_000_000),
+    ("10 mbit", 10_000_000), ("2mbit/s", 2_000_000),
+])
+def test_rates(text: str, bits: int) -> None:
+    assert lp.parse_rate(text) == bits
+
+
+@pytest.mark.parametrize(("value", "fix"), [
+    ("10mbps", '"10mbit"'), ("10", '"10mbit"'), (10, "with a unit"), ("fast", "10mbit"),
+    ("10furlongs", "kbit"), ("1bit", "8kbit"), ("40gbit", "32gbit"), (True, "with a unit"),
+])
+def test_bad_rates_say_how_to_fix(value: object, fix: str) -> None:
+    with pytest.raises(lp.PropError) as e:
+        lp.parse_rate(value)
+    assert fix in e.value.fix
+
+
+@pytest.mark.parametrize(("text", "ms"), [
+    ("20ms", 20.0), ("1.5s", 1500.0), ("500us", 0.5), ("0ms", 0.0), ("2 ms", 2.0),
+])
+def test_times(text: str, ms: float) -> None:
+    assert lp.parse_time(text) == ms
+
+
+@pytest.mark.parametrize("value", ["20", "20min", "-5ms", 20, "2m"])
+def test_bad_times(value: object) -> None:
+    with pytest.raises(lp.PropError):
+        lp.parse_time(value)
+
+
+def test_loss() -> None:
+    assert lp.parse_loss("1%") == 1.0
+    assert lp.parse_loss("0.25%") == 0.25
+    assert lp.parse_loss("100%") == 100.0
+    for bad in ("1", "101%", "0.001%", 0.01, "-1%"):
+        with pytest.raises(lp.PropError):
+            lp.parse_loss(bad)
+
+
+def test_shaping_collects_values_and_errors() -> None:
+    s, errors = lp.shaping({"rate": "10mbit", "delay": "20ms", "jitter": "5ms", "loss": "1%"})
+    assert errors == []
+    assert s == ShapingPlan(rate_bit=10_000_000, delay_ms=20.0, jitter_ms=5.0, loss_pct=1.0)
+    s, errors = lp.shaping({"loss": "0%", "delay": "0ms"})
+    assert s is None and errors == []  # zero means none
+    _, errors = lp.shaping({"jitter": "5ms"})
+    assert [k for k, _ in errors] == ["jitter"] and "delay" in errors[0][1].fix
+    _, errors = lp.shaping({"rate": "x", "loss": "2"})
+    assert sorted(k for k, _ in errors) == ["loss", "rate"]
+
+
+def test_describe_and_format_round_trip() -> None:
+    s = ShapingPlan(rate_bit=1_500_000, delay_ms=0.5, jitter_ms=1000.0, loss_pct=0.25)
+    assert lp.describe(s) == "rate 1.5mbit delay 500us jitter 1s loss 0.25%"
+    assert lp.describe(None) == ""
+    for bits in (8_000, 64_000, 1_000_000, 2_500_000_000, 12_345):
+        assert lp.parse_rate(lp.format_rate(bits)) == bits
+
+
+def test_tbf_burst_holds_full_frames_and_10ms() -> None:
+    o = lp.tbf_options(8_000_000, 1500)
+    assert o["rate"] == 1_000_000  # bytes per second
+    assert o["burst"] == 10_000  # 10 ms at 1 MB/s
+    assert o["limit"] == 50_000 + 10_000  # 50 ms of queue, plus the burst
+    slow = lp.tbf_options(64_000, 9000)
+    assert slow["burst"] >= 2 * (9000 + 14)  # a jumbo frame always fits
+
+
+def test_netem_parameters() -> None:
+    s = ShapingPlan(delay_ms=20.0, jitter_ms=5.0, loss_pct=1.5)
+    assert lp.netem_options(s) == {"limit": 1000, "delay": 20_000, "jitter": 5_000,
+                                   "loss": 1.5}
+    assert lp.netem_options(ShapingPlan(loss_pct=3.0)) == {"limit": 1000, "loss": 3.0}
+
+
+def test_qdisc_layout_with_netem() -> None:
+    s = ShapingPlan(rate_bit=10_000_000, delay_ms=20.0, loss_pct=1.0)
+    root, child = lp.qdiscs(s, 1500, netem=True)
+    assert (root.kind, root.handle, root.parent) == ("netem", 0x10000, None)
+    assert (child.kind, child.handle, child.parent) == ("tbf", 0x100000, 0x10001)
+    assert lp.tc_commands("eth0", s, 1500, netem=True) == [
+        "tc qdisc add dev eth0 root handle 1: netem limit 1000 delay 20ms loss 1%",
+        "tc qdisc add dev eth0 parent 1:1 handle 10: tbf rate 10mbit burst 12500 limit 75000",
+    ]
+    s2 = ShapingPlan(delay_ms=100.0, jitter_ms=10.0)
+    assert lp.tc_commands("wan", s2, 1500, netem=True) == [
+        "tc qdisc add dev wan root handle 1: netem limit 1000 delay 100ms 10ms"]
+
+
+def test_qdisc_layout_without_netem() -> None:
+    # Loss goes to nftables on the peer; only the rate is a qdisc.
+    s = ShapingPlan(rate_bit=10_000_000, loss_pct=1.0)
+    (only,) = lp.qdiscs(s, 1500, netem=False)
+    assert (only.kind, only.handle, only.parent) == ("tbf", 0x10000, None)
+    assert lp.qdiscs(ShapingPlan(loss_pct=5.0), 1500, netem=False) == []
+    assert lp.qdiscs(None, 1500, netem=True) == []
+
+
+def test_loss_ruleset() -> None:
+    text = lp.loss_ruleset("pc1-eth0", 2.5)
+    assert "table netdev netlab_loss {" in text
+    assert 'type filter hook ingress device "pc1-eth0" priority 0; policy accept;' in text
+    assert "add rule netdev netlab_loss loss-pc1-eth0 numgen random mod 10000 < 250 " \
+           "counter drop" in text
+    assert lp.parse_loss_rule(text) == 2.5
+    everything = lp.loss_ruleset("eth0", 100.0)
+    assert "numgen" not in everything and lp.parse_loss_rule(everything) == 100.0
+    removal = lp.loss_ruleset("eth0", None)
+    assert removal.rstrip().endswith("delete chain netdev netlab_loss loss-eth0")
+    assert lp.parse_loss_rule("table netdev netlab_loss {\n}") is None

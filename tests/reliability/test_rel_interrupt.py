@@ -1,0 +1,103 @@
+"""Interruptions: deploy killed with SIGINT (Ctrl-C) or SIGKILL after every phase and at
+random object counts of a 200-node lab. Ctrl-C rolls back by itself; after SIGKILL,
+`netlab destroy` leaves nothing behind; either way the same lab deploys again."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import topogen
+from labkit import cli, leftovers, no_traceback, settled_leftovers, spawn
+
+pytestmark = pytest.mark.root
+
+HERE = Path(__file__).parent
+NATGW = (topogen.TOPOLOGIES / "natgw.toml").read_text()
+# NETLAB_T5_SEED=<n> replays a run's random kill points.
+SEED = int(os.environ.get("NETLAB_T5_SEED", str(int(time.time()) % 100000)))
+
+
+def _phases() -> list[str]:
+    from netlab.backend.apply import PHASES
+
+    return [name for name, _ in PHASES]
+
+
+def _redeploy_and_destroy(file: Path, name: str) -> None:
+    from netlab.lab import Lab
+
+    lab = Lab.deploy(file)
+    assert leftovers(name), "redeploy built nothing?"
+    lab.destroy()
+    assert settled_leftovers(name) == []
+
+
+def _after_interrupt(sig: str, rc: int, stderr: str, file: Path, name: str, where: str) -> None:
+    """What must hold after a deploy was interrupted, whatever the point."""
+    assert "Traceback" not in stderr, f"{where}: {stderr}"
+    if sig == "SIGINT":
+        assert rc == 130 and "interrupted" in stderr, f"{where}: rc {rc}: {stderr}"
+        assert settled_leftovers(name) == [], f"{where}: Ctrl-C did not roll back by itself"
+    else:
+        assert rc == -signal.SIGKILL, f"{where}: rc {rc}: {stderr}"
+        r = cli("destroy", name)
+        assert r.returncode == 0 and no_traceback(r), f"{where}: {r.stderr}"
+        assert settled_leftovers(name) == [], f"{where}: destroy after SIGKILL left things"
+    _redeploy_and_destroy(file, name)
+
+
+@pytest.mark.parametrize("sig", ["SIGINT", "SIGKILL"])
+def test_interrupt_after_every_phase(labs, sig: str) -> None:  # type: ignore[no-untyped-def]
+    """natgw with an uplink and an exec'd server, so that every phase has work to do."""
+    name = "t5ip" if sig == "SIGINT" else "t5ik"
+    file = labs.write(name, topogen.with_uplink(topogen.renamed(NATGW, name)) or "")
+    for k, phase in enumerate(_phases()):
+        p = spawn_killer(k, sig, file)
+        _, err = p.communicate(timeout=60)
+        _after_interrupt(sig, p.returncode, err, file, name, f"{sig} after phase {phase}")
+
+
+def spawn_killer(k: int, sig: str, file: Path):  # type: ignore[no-untyped-def]
+    import subprocess
+
+    return subprocess.Popen([sys.executable, str(HERE / "killer.py"), str(k), sig, str(file)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _lab_namespaces(prefix: str) -> int:
+    try:
+        return sum(n.startswith(prefix) for n in os.listdir("/run/netns"))
+    except FileNotFoundError:
+        return 0
+
+
+@pytest.mark.parametrize("sig", ["SIGINT", "SIGKILL"])
+def test_interrupt_200_node_lab_at_random_points(labs, sig: str) -> None:  # type: ignore[no-untyped-def]
+    """The real `netlab deploy` process, signalled when k of its 204 namespaces exist (k
+    random), and once more just after the last one (links, addresses, later phases)."""
+    name = "t5rn" if sig == "SIGINT" else "t5rk"
+    file = labs.write(name, topogen.star_lab(name, 199, switches=4, uplink=True))
+    total = 204
+    rng = random.Random(SEED + (sig == "SIGKILL"))
+    points = sorted(rng.sample(range(1, total), 3)) + [total]
+    for k in points:
+        where = f"{sig} at {k}/{total} namespaces (NETLAB_T5_SEED={SEED})"
+        p = spawn("deploy", str(file))
+        deadline = time.monotonic() + 60
+        while _lab_namespaces(name + "-") < k and p.poll() is None:
+            assert time.monotonic() < deadline, where
+            time.sleep(0.0005)
+        if k == total:
+            time.sleep(rng.uniform(0.0, 0.03))
+        p.send_signal(getattr(signal, sig))
+        _, err = p.communicate(timeout=60)
+        if p.returncode == 0:  # finished before the signal landed: nothing to test here
+            assert cli("destroy", name).returncode == 0
+            continue
+        _after_interrupt(sig, p.returncode, err, file, name, where)

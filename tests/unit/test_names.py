@@ -1,0 +1,85 @@
+"""Name rules: names become netns, file and interface names."""
+
+from __future__ import annotations
+
+import pytest
+
+from netlab.names import ifname_problem, lab_name_problem, node_name_problem
+
+from .util import plan, problems
+
+
+@pytest.mark.parametrize("name", ["pc1", "gw", "a", "lan-2", "r" * 15])
+def test_good_node_names(name: str) -> None:
+    assert node_name_problem(name) is None
+
+
+@pytest.mark.parametrize("name,why", [
+    ("", "empty"), ("a/b", "'/'"), ("..", "'.'"), ("x y", "spaces"), ("a;b", "';'"),
+    ("a$b", "'$'"), ("a`b", "'`'"), ("Pc", "capital letters"), ("1pc", "start with a letter"),
+    ("pc-", "ends with '-'"), ("r" * 16, "16 characters"), ("a_b", "'_'"),
+])
+def test_bad_node_names(name: str, why: str) -> None:
+    problem = node_name_problem(name)
+    assert problem is not None and why in problem
+
+
+def test_lab_names() -> None:
+    assert lab_name_problem("natgw") is None
+    assert "13 characters" in (lab_name_problem("a" * 13) or "")
+    assert lab_name_problem("../x") is not None
+
+
+def test_ifnames() -> None:
+    assert ifname_problem("eth0") is None
+    assert ifname_problem("wan_1") is None
+    assert "16 characters" in (ifname_problem("e" * 16) or "")
+    assert "reserved" in (ifname_problem("lo") or "")
+    assert ifname_problem("eth0:1") is not None
+    assert ifname_problem("e/1") is not None
+
+
+INTERFACES = """
+[lab]
+name = "t2ifn"
+[nodes.r]
+kind = "router"
+[nodes.a]
+[nodes.b]
+[nodes.c]
+[switches.lan]
+[[links]]
+endpoints = ["r", "a"]
+[[links]]
+endpoints = ["r:eth0", "b"]
+[[links]]
+endpoints = ["r", "lan"]
+[[links]]
+endpoints = ["c:averylongname1", "lan"]
+[[links]]
+endpoints = ["r:wan", "c"]
+"""
+
+
+def test_interfaces_take_the_next_free_eth_after_explicit_names() -> None:
+    p = plan(INTERFACES)
+    # links[1] names eth0 explicitly, so links[0] and links[2] get eth1 and eth2.
+    assert [i.name for i in p.node("r").interfaces] == ["eth1", "eth0", "eth2", "wan"]
+    assert [i.name for i in p.node("c").interfaces] == ["averylongname1", "eth0"]
+
+
+def test_switch_port_names() -> None:
+    p = plan(INTERFACES)
+    (lan,) = p.switches
+    # '<node>-<ifname>' when it fits in 15 characters, else 'port<N>'.
+    assert [(x.ifname, x.node, x.node_ifname) for x in lan.ports] == [
+        ("r-eth2", "r", "eth2"), ("port1", "c", "averylongname1")]
+
+
+def test_name_collision_and_reserved_ifname() -> None:
+    ps = problems(INTERFACES.replace("[switches.lan]", "[switches.lan]\n[switches.a]")
+                  .replace('"r:wan"', '"r:lo"'))
+    assert [(p.path, p.message) for p in ps] == [
+        ("switches.a", "'a' is both a node and a switch; they share one name space"),
+        ("links[4].endpoints[0]", "interface name 'lo' is reserved by Linux"),
+    ]

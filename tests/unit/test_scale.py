@@ -1,0 +1,33 @@
+"""Large generated topologies compile (no timing assertions: see docs/performance.md)."""
+
+from __future__ import annotations
+
+from netlab.compiler import compile_topology
+from netlab.loader import parse
+
+from .gen import chain, star
+
+
+def test_star_of_1000_hosts() -> None:
+    c = compile_topology(parse(star(1000), "star.toml"), "star.toml")
+    p = c.plan
+    assert len(p.nodes) == 1001 and len(p.veths) == 1001
+    assert p.node("gw").interfaces[0].addresses == ["10.0.0.1/16"]
+    assert p.node("h0").interfaces[0].addresses == ["10.0.0.2/16"]  # sorted by name: h0, h1,
+    assert p.node("h10").interfaces[0].addresses == ["10.0.0.4/16"]  # h10, h100, ...
+    assert {r.via for n in p.nodes if n.kind == "host" for r in n.routes} == {"10.0.0.1"}
+    assert len({i.addresses[0] for n in p.nodes for i in n.interfaces}) == 1001
+
+
+def test_chain_of_200_routers() -> None:
+    c = compile_topology(parse(chain(200), "chain.toml"), "chain.toml")
+    p = c.plan
+    # 199 p2p links + 2 LANs = 201 subnets; each router routes to the ones not attached.
+    for k in (0, 199):
+        assert len(p.node(f"r{k}").routes) == 201 - 2
+    assert len(p.node("r100").routes) == 201 - 2
+    # r0 reaches the far LAN through r1.
+    r0 = {r.to: r for r in p.node("r0").routes}
+    lanb = next(s.subnet for s in p.switches if s.name == "lanb")
+    r1_addr = p.node("r1").interfaces[0].addresses[0].split("/")[0]
+    assert r0[lanb].via == r1_addr
