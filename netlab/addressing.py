@@ -40,6 +40,7 @@ class Segment:
     path: str  # key path of the segment's subnet key
     members: list[Member] = field(default_factory=list)
     subnet: dict[int, Net] = field(default_factory=dict)  # family (4/6) -> subnet
+    pooled: set[int] = field(default_factory=set)  # families whose subnet came from a pool
 
 
 @dataclass
@@ -217,6 +218,7 @@ def assign(tf: TopologyFile, g: nx.MultiGraph, problems: Problems) -> Addressing
                 continue
             taken.append((net, key))
             seg.subnet[family] = net
+            seg.pooled.add(family)
 
     # 3. Addresses: explicit ones first, then the next free address in a stable order.
     result: dict[tuple[str, str], list[Iface]] = {}
@@ -232,9 +234,14 @@ def assign(tf: TopologyFile, g: nx.MultiGraph, problems: Problems) -> Addressing
                     continue
                 iface = ipaddress.ip_interface(f"{x.ip}/{net.prefixlen}")
                 if x.ip not in net:
+                    pooled = net.version in seg.pooled
+                    key = seg.path if net.version == 4 else seg.path + "6"
                     problems.error(
-                        m.path, f"{x.ip} is outside the segment's subnet {net}",
-                        f"pick an address inside {net}",
+                        m.path, f"{x.ip} is outside the segment's subnet {net}"
+                        + (" (taken from the pool, as no subnet was given)" if pooled else ""),
+                        f"pick an address inside {net}" + (
+                            f", or set {key} (or write the address with its prefix)"
+                            if pooled else ""),
                     )
                 elif _has_prefix(x) and x.network.prefixlen != net.prefixlen:
                     problems.error(

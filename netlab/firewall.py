@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Literal
 
 FW_TABLE = "netlab_fw"
 FW_FAMILY = "inet"  # one table filters both IPv4 and IPv6
@@ -35,7 +36,7 @@ EXAMPLE = ('chain forward { type filter hook forward priority filter; policy dro
 class FirewallProblem:
     message: str
     fix: str
-    severity: str = "error"  # "error" | "warning"
+    severity: Literal["error", "warning"] = "error"
 
 
 def problems(body: str, ifnames: set[str] | None = None) -> list[FirewallProblem]:

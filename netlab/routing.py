@@ -96,7 +96,10 @@ def compute(
             ip = None
         if ip is not None:
             dev = _on_link(addr, name, ip)
-            if dev is None:
+            if any(x.ip == ip for xs in addr.ifaces(name).values() for x in xs):
+                problems.error(path, f"gateway {ip} is an address of {name!r} itself",
+                               "use the address of a router on the same subnet")
+            elif dev is None:
                 problems.error(
                     path, f"gateway {ip} is not on any subnet of {name!r}",
                     "use an address on one of the node's own subnets, or a router's name",

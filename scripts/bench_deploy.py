@@ -111,7 +111,7 @@ def ip_script(plan: Plan) -> str:
 def run_ip_batch(plan: Plan, tmp: Path) -> None:
     host, per_ns = ip_commands(plan)
     (tmp / "host.batch").write_text("\n".join(" ".join(c) for c in host) + "\n")
-    subprocess.run(["ip", "-batch", str(tmp / "host.batch")], check=True)
+    subprocess.run(["ip", "-batch", str(tmp / "host.batch")], check=True, stderr=subprocess.DEVNULL)
     for ns, cmds in per_ns.items():
         text = "\n".join(c.replace("route add -6", "-6 route add") for c in cmds) + "\n"
         subprocess.run(["ip", "-n", ns, "-batch", "-"], input=text, text=True, check=True)

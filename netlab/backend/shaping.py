@@ -24,7 +24,6 @@ from netlab.errors import NetlabError
 from netlab.netns import CLONE_NEWNET, entered, setns, unshare
 from netlab.plan import Plan, ShapingPlan, VethEnd
 
-TC_H_ROOT = 0xFFFFFFFF
 _ENOENT, _EINVAL = 2, 22
 
 
@@ -152,12 +151,19 @@ def preflight(plan: Plan) -> None:
 
 def problems(plan: Plan) -> list[str]:
     """For deploy's precheck (runs before anything is built): what this kernel cannot do."""
+    out = []
+    lossy = [e for v in plan.veths for e in (v.a, v.b) if e.shaping and e.shaping.loss_pct]
+    if lossy and not netem_available():
+        try:
+            _libnft()
+        except ShapingError as e:
+            out.append(str(e))
     ends = unsupported(plan)
     if not ends:
-        return []
-    return [f"delay/jitter need the kernel's netem qdisc ({kernel.NETEM}), which this kernel"
-            f" does not have; asked for on {', '.join(ends)}. Remove delay/jitter (rate and"
-            " loss work without netem) or deploy on a kernel with netem"]
+        return out
+    return out + [f"delay/jitter need the kernel's netem qdisc ({kernel.NETEM}), which this"
+                  f" kernel does not have; asked for on {', '.join(ends)}. Remove delay/jitter"
+                  " (rate and loss work without netem) or deploy on a kernel with netem"]
 
 
 def deploy_step(ctx: Any) -> None:

@@ -259,7 +259,7 @@ def print_report(report: CheckReport) -> None:
 
     console = Console()
     if not report.results:
-        console.print(f"lab {report.lab}: no [[expect]] to check")
+        console.print(f"lab {report.lab}: no expectations to check", markup=False)
         return
     table = Table(title=f"check: lab {report.lab}")
     table.add_column("#", justify="right")

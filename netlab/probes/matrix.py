@@ -10,7 +10,6 @@ scapy dissect per packet would cost more than the network does.
 from __future__ import annotations
 
 import contextlib
-import errno
 import random
 import select
 import socket
@@ -77,11 +76,11 @@ def pingall(plan: Plan, timeout: float = 1.0, attempts: int = 3) -> PingallResul
                 v6 = ":" in addrs[j]
                 try:
                     socks[i][v6].sendto(_echo(v6, idents[i], j), (addrs[j], 0))
-                except OSError as e:
-                    if e.errno in (errno.ENETUNREACH, errno.EHOSTUNREACH, errno.EINVAL):
-                        pending.discard((i, j))  # no route at the source: never reachable
-                        continue
-                    raise
+                except OSError:
+                    # Refused at the source (no route, no address of that family): this
+                    # pair cannot be reached; re-sending would not change that.
+                    pending.discard((i, j))
+                    continue
                 sent_at[(i, j)] = now
             until = start + timeout * (attempt + 1) / attempts
             _collect(poller, owner, socks, idents, addrs, pending, sent_at, names, reached,

@@ -136,3 +136,12 @@ def test_labs_verb_shows_a_lesson_and_rejects_unknown_names() -> None:
     result = runner.invoke(app, ["labs", "nosuchlab"])
     assert result.exit_code == 2
     assert "no bundled lab named 'nosuchlab'" in result.output
+
+
+@pytest.mark.parametrize("lab", [lab for lab in LABS if any(
+    n.firewall for n in load(lab.path).model.nodes.values())], ids=lambda lab: lab.name)
+def test_firewall_rules_quoted_in_a_lesson_match_the_topology(lab: library.BundledLab) -> None:
+    text = lab.lesson_text()
+    for node in load(lab.path).model.nodes.values():
+        for line in (node.firewall or "").strip().splitlines():
+            assert line.rstrip() in text, f"{lab.lesson}: rule not quoted as in the file: {line}"

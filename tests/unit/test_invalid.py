@@ -90,3 +90,12 @@ def test_missing_file(monkeypatch: pytest.MonkeyPatch) -> None:
     assert run.code == 2
     assert run.stderr.startswith("error: tests/invalid/no-such-file.toml: cannot read the file")
     assert "Traceback" not in run.stderr
+
+
+def test_directory_and_binary_files(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
+    (tmp_path / "bin.toml").write_bytes(b"\xff\xfe\x00garbage")
+    for path in (tmp_path, tmp_path / "bin.toml"):
+        run = netlab(monkeypatch, "validate", str(path))
+        assert run.code == 2
+        assert run.stderr.startswith(f"error: {path}: cannot read the file")
+        assert "Traceback" not in run.stderr

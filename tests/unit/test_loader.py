@@ -102,3 +102,18 @@ def test_plural() -> None:
 def test_error_summary_counts() -> None:
     e = TopologyError("f.toml", [Problem("a", "x"), Problem("b", "y", severity="warning")])
     assert e.render().splitlines()[-1] == "f.toml: 1 error, 1 warning; nothing was built"
+
+
+def test_union_with_a_word_names_both_alternatives() -> None:
+    got = messages('[lab]\nname = "t2"\n[nodes.a]\n'
+                   'routes = [{ to = "defualt", via = "10.0.0.1" }]\n')
+    assert got == [("nodes.a.routes[0].to",
+                    "'defualt' is not a subnet in CIDR notation such as 10.0.0.0/24 or fd00::/64;"
+                    ' or write "default" (did you mean "default"?)')]
+
+
+def test_union_branch_that_got_further_wins() -> None:
+    got = messages('[lab]\nname = "t2"\n[[links]]\nendpoints = ["a", "b"]\n'
+                   'addresses = [["10.0.0.1/30", 7]]\n')
+    assert got == [("links[0].addresses[0][1]",
+                    'expected an address string such as "10.0.0.5/24", got 7')]

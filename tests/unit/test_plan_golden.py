@@ -45,4 +45,5 @@ def test_bundled_topology_validates(name: str, monkeypatch: pytest.MonkeyPatch) 
     run = netlab(monkeypatch, "validate", f"topologies/{name}.toml")
     assert run.code == 0, run.stderr
     assert run.stdout.startswith(f"topologies/{name}.toml: lab ")
+    assert run.stdout.count("\n") == 1  # a one-line summary
     assert "error" not in run.stderr

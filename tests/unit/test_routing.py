@@ -153,3 +153,9 @@ def test_gateway_problems() -> None:
         ("nodes.left.gateway", "gateway 'r3' shares no segment with 'left'"),
         ("nodes.right.gateway", "gateway 'left' is a host, not a router"),
     ]
+
+
+def test_gateway_may_not_be_the_hosts_own_address() -> None:
+    ps = problems(CHAIN.replace("[nodes.left]", '[nodes.left]\ngateway = "10.1.0.2"'))
+    assert [(p.path, p.message) for p in ps] == [
+        ("nodes.left.gateway", "gateway 10.1.0.2 is an address of 'left' itself")]

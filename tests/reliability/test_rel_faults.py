@@ -1,0 +1,205 @@
+"""Kernel failures: a failure injected at each backend step (netlink error, nft failure,
+ENOSPC, EEXIST, EPERM, ...) ends in a clear message, exit 1, and complete rollback.
+
+Injection is in-process: the backend's kernel-touching functions are wrapped, a clean
+deploy records which are called and how often, then each is made to fail at its first,
+middle and last call in turn. The list adapts to the backend as it changes; a function
+named here that no longer exists is simply not wrapped. Two failures come from the real
+kernel instead: a name taken by a foreign object between precheck and creation, and a
+state directory with no space left (NETLAB_RUN_DIR on a tiny tmpfs).
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import subprocess
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import hostsnap
+import labkit
+import pytest
+import topogen
+from labkit import cli, no_traceback, settled_leftovers
+from typer.testing import CliRunner
+
+pytestmark = pytest.mark.root
+
+NATGW = (topogen.TOPOLOGIES / "natgw.toml").read_text()
+
+# (module, attribute) -> what the real failure would raise
+_OS = {
+    "placeholder": errno.ENOSPC, "pin": errno.EEXIST, "create": errno.EEXIST,
+    "mount": errno.EPERM, "mount_tmpfs": errno.ENOSPC, "write_sysctl": errno.EPERM,
+    "ensure_run_dirs": errno.EPERM, "open_socket": errno.EMFILE, "write": errno.ENOSPC,
+    "start": errno.ENOENT, "write_plan": errno.ENOSPC, "open": errno.ENOSPC,
+    "add_many": errno.ENOSPC, "link_index": errno.ENOBUFS, "dump": errno.ENOBUFS,
+}
+TARGETS = [
+    ("netlab.backend.namespaces", ["placeholder", "pin", "create", "mount", "mount_tmpfs",
+                                   "write_sysctl", "ensure_run_dirs"]),
+    ("netlab.backend.netlink", ["open_socket", "link_index", "dump", "Batch.flush"]),
+    ("netlab.backend.nft", ["load"]),
+    ("netlab.backend.files", ["write"]),
+    ("netlab.backend.procs", ["start"]),
+    ("netlab.backend.uplink", ["enable_host"]),
+    ("netlab.backend.shaping", ["deploy_step"]),
+    ("netlab.state", ["write_plan", "Record.open"]),
+]
+
+
+def _error_for(name: str) -> BaseException:
+    """The exception the real step raises when the kernel (or disk) says no."""
+    short = name.rsplit(".", 1)[-1]
+    if name == "netlab.backend.netlink.Batch.flush":
+        from netlab.backend.netlink import NetlinkError
+
+        return NetlinkError("in netns host: create veth x: File exists (injected)")
+    if name == "netlab.backend.nft.load":
+        from netlab.backend.nft import NftError
+
+        return NftError("nft rejected the ruleset of node gw: Error: injected")
+    code = _OS.get(short, errno.EIO)
+    return OSError(code, os.strerror(code) + " (injected)")
+
+
+class Injector:
+    """Wraps the target functions; counts calls, and fails call number `fail_at` of
+    function `fail_name` (only while armed, i.e. during deploy, not during rollback)."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch):
+        self.calls: Counter[str] = Counter()
+        self.fail_name: str | None = None
+        self.fail_at = 0
+        self.fired = False
+        for modname, attrs in TARGETS:
+            try:
+                mod = __import__(modname, fromlist=["_"])
+            except ImportError:
+                continue
+            for attr in attrs:
+                owner: Any = mod
+                *path, last = attr.split(".")
+                for p in path:
+                    owner = getattr(owner, p, None)
+                if owner is None or not callable(getattr(owner, last, None)):
+                    continue
+                monkeypatch.setattr(owner, last, self._wrap(f"{modname}.{attr}",
+                                                            getattr(owner, last)))
+
+    def _wrap(self, name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+        def wrapper(*args: Any, **kw: Any) -> Any:
+            if not self.fired:
+                self.calls[name] += 1
+                if name == self.fail_name and self.calls[name] == self.fail_at:
+                    self.fired = True
+                    raise _error_for(name)
+            return fn(*args, **kw)
+
+        return wrapper
+
+    @contextmanager
+    def failing(self, name: str | None, at: int = 0) -> Iterator[None]:
+        self.calls.clear()
+        self.fail_name, self.fail_at, self.fired = name, at, False
+        try:
+            yield
+        finally:
+            self.fired = True  # disarm: rollback and destroy run unhindered
+
+
+def _deploy(file: Path) -> Any:
+    from netlab.cli import app
+
+    return CliRunner().invoke(app, ["deploy", str(file)])
+
+
+def test_failure_at_every_backend_step_rolls_back(labs, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from netlab.lab import Lab
+
+    name = "t5fi"
+    file = labs.write(name, topogen.with_uplink(topogen.renamed(NATGW, name)) or "")
+    inj = Injector(monkeypatch)
+    before = hostsnap.snapshot()
+    with inj.failing(None):
+        r = _deploy(file)
+    assert r.exit_code == 0, r.output
+    profile = dict(inj.calls)
+    Lab.attach(name).destroy()
+    assert settled_leftovers(name) == []
+    assert profile, "no backend step was wrapped: has the backend been renamed?"
+    failures = []
+    for fn, count in sorted(profile.items()):
+        for at in sorted({1, (count + 1) // 2, count}):
+            where = f"{fn} failing at call {at}/{count}"
+            with inj.failing(fn, at):
+                r = _deploy(file)
+            out = r.output
+            if not inj.fired:
+                failures.append(f"{where}: not reached (deploy order changed?)")
+            elif r.exit_code != 1 or not isinstance(r.exception, SystemExit | None) \
+                    or "Traceback" in out or "error" not in out.lower():
+                exc = r.exception if not isinstance(r.exception, SystemExit) else ""
+                failures.append(f"{where}: exit {r.exit_code} {exc!r}\n{out[-600:]}")
+            if left := settled_leftovers(name):
+                failures.append(f"{where}: rollback left {left}")
+                labkit.force_clean(name)
+            elif d := hostsnap.diff(before, hostsnap.snapshot()):
+                failures.append(f"{where}: host changed:\n{d}")
+    assert not failures, "\n\n".join(failures)
+
+
+def test_names_taken_between_precheck_and_creation(labs, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """A foreign namespace (and a foreign host interface) appear after precheck: the real
+    kernel refuses, deploy fails cleanly, and the foreign objects survive the rollback."""
+    from netlab.backend import apply
+
+    name = "t5fr"
+    file = labs.write(name, topogen.with_uplink(topogen.renamed(NATGW, name)) or "")
+    real = apply.precheck
+    for foreign, undo, check in [
+        (["ip", "netns", "add", f"{name}-web"], ["ip", "netns", "del", f"{name}-web"],
+         lambda: f"{name}-web" in labkit.netns_names()),
+        (["ip", "link", "add", f"nl-{name}", "type", "veth", "peer", "name", "t5frpeer"],
+         ["ip", "link", "del", f"nl-{name}"], lambda: f"nl-{name}" in labkit.host_links()),
+    ]:
+        def late(plan, root, foreign=foreign):  # type: ignore[no-untyped-def]
+            real(plan, root)
+            subprocess.run(foreign, check=True, capture_output=True)
+
+        monkeypatch.setattr(apply, "precheck", late)
+        try:
+            r = _deploy(file)
+            assert r.exit_code == 1, r.output
+            assert "Traceback" not in r.output and "error" in r.output.lower()
+            assert check(), f"rollback removed the foreign object of {foreign}"
+        finally:
+            subprocess.run(undo, capture_output=True)
+        assert settled_leftovers(name) == [], foreign
+
+
+def test_state_directory_without_space(labs, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """NETLAB_RUN_DIR on a tmpfs with no free inodes: a message, exit 1, nothing built."""
+    run = tmp_path / "full"
+    run.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k,nr_inodes=8", "t5full", str(run)],
+                   check=True)
+    try:
+        for k in range(100):  # use every inode
+            try:
+                (run / f"f{k}").touch()
+            except OSError as e:
+                assert e.errno == errno.ENOSPC
+                break
+        name = "t5fs"
+        file = labs.write(name, topogen.renamed(NATGW, name))
+        r = cli("deploy", str(file), env={**os.environ, "NETLAB_RUN_DIR": str(run)})
+        assert r.returncode == 1 and no_traceback(r), r.stderr
+        assert "No space left" in r.stderr or "no space" in r.stderr.lower(), r.stderr
+        assert settled_leftovers(name) == []
+    finally:
+        labkit.unmount_all(run)
