@@ -11,6 +11,7 @@ Rules (documented in docs/topology.md, "Addressing"):
 
 from __future__ import annotations
 
+import bisect
 import ipaddress
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -144,11 +145,49 @@ def _pool(tf: TopologyFile, seg: Segment, family: int) -> tuple[str, Net, int]:
     return ("pools.lan6", tf.pools.lan6, 64) if lan else ("pools.p2p6", tf.pools.p2p6, 64)
 
 
-def _free(pool: Net, prefix: int, taken: list[tuple[Net, str]]) -> Iterator[Net]:
+class _Taken:
+    """Subnets in use, with fast overlap queries: a lab of 1000 links asks 1000s of times.
+
+    CIDR blocks overlap only when one contains the other, so a query looks up the block's
+    supernets (one dict lookup per prefix length) and the blocks starting inside it
+    (bisect on their start addresses).
+    """
+
+    def __init__(self) -> None:
+        # (version, first address, prefix length) -> order added (the first one wins)
+        self._blocks: dict[tuple[int, int, int], int] = {}
+        self._starts: dict[int, list[tuple[int, int]]] = {4: [], 6: []}  # (first, order)
+        self._added: list[tuple[Net, str]] = []  # by order: (subnet, key path)
+
+    def add(self, net: Net, where: str) -> None:
+        order = len(self._added)
+        self._added.append((net, where))
+        self._blocks.setdefault((net.version, int(net.network_address), net.prefixlen), order)
+        bisect.insort(self._starts[net.version], (int(net.network_address), order))
+
+    def clash(self, net: Net) -> tuple[Net, str] | None:
+        """The first-added subnet that overlaps `net`, with its key path, or None."""
+        bits, first = net.max_prefixlen, int(net.network_address)
+        hits = []
+        for plen in range(net.prefixlen + 1):
+            start = first & ~((1 << (bits - plen)) - 1)
+            order = self._blocks.get((net.version, start, plen))
+            if order is not None:
+                hits.append(order)
+        starts = self._starts[net.version]
+        last = int(net.broadcast_address)
+        k = bisect.bisect_left(starts, (first, -1))
+        while k < len(starts) and starts[k][0] <= last:
+            hits.append(starts[k][1])
+            k += 1
+        return self._added[min(hits)] if hits else None
+
+
+def _free(pool: Net, prefix: int, taken: _Taken) -> Iterator[Net]:
     if prefix < pool.prefixlen:
         return
     for cand in pool.subnets(new_prefix=prefix):
-        if not any(cand.overlaps(t) for t, _ in taken):
+        if taken.clash(cand) is None:
             yield cand
 
 
@@ -164,7 +203,7 @@ def _wants(tf: TopologyFile, seg: Segment, family: int) -> bool:
 
 def assign(tf: TopologyFile, g: nx.MultiGraph, problems: Problems) -> Addressing:
     segs = _segments(tf, g, problems)
-    taken: list[tuple[Net, str]] = []  # (subnet, key path that holds it)
+    taken = _Taken()  # subnets in use, with the key path that holds each
 
     # 1. Explicit and inferred subnets, checked for overlaps.
     for family in (4, 6):
@@ -191,13 +230,13 @@ def assign(tf: TopologyFile, g: nx.MultiGraph, problems: Problems) -> Addressing
                     where = sorted(p for _, p in inferred)[0]
             if net is None:
                 continue
-            clash = next(((t, p) for t, p in taken if t.overlaps(net)), None)
+            clash = taken.clash(net)
             if clash is not None:
                 problems.error(
                     where, f"subnet {net} overlaps {clash[0]} ({clash[1]})",
                     "give every segment its own subnet",
                 )
-            taken.append((net, where))
+            taken.add(net, where)
             seg.subnet[family] = net
 
     # 2. Pool allocation, switches first (file order), then links (file order).
@@ -216,7 +255,7 @@ def assign(tf: TopologyFile, g: nx.MultiGraph, problems: Problems) -> Addressing
                     f"use a larger {key}, or set {seg.path if family == 4 else seg.path + '6'}",
                 )
                 continue
-            taken.append((net, key))
+            taken.add(net, key)
             seg.subnet[family] = net
             seg.pooled.add(family)
 

@@ -324,6 +324,15 @@ def require_root(verb: str) -> None:
 
 def deploy(plan: Plan, force: bool = False) -> Record:
     """Build the lab; on any failure (or Ctrl-C) destroy what was built and re-raise."""
+    try:
+        return _deploy(plan, force)
+    except OSError as e:  # the kernel or the disk said no: a message, not a traceback
+        what = f"{e.strerror or e}" + (f": {e.filename}" if e.filename else "")
+        raise DeployError(f"cannot deploy lab {plan.lab!r}: {what}"
+                          " (everything it had built was removed)") from e
+
+
+def _deploy(plan: Plan, force: bool) -> Record:
     from netlab.backend.destroy import destroy_lab, undo
 
     require_root("deploy")

@@ -133,8 +133,10 @@ def snapshot() -> dict[str, Any]:
     }
 
 
-def diff(before: dict[str, Any], after: dict[str, Any]) -> str:
-    """A readable list of what changed between two snapshots ('' if nothing)."""
+def diff(before: dict[str, Any], after: dict[str, Any], only: str | None = None) -> str:
+    """A readable list of what changed between two snapshots ('' if nothing); with
+    `only` (a regex), just the changes that mention it (e.g. one lab's names, when other
+    labs may come and go meanwhile)."""
     lines: list[str] = []
     for key in sorted(set(before) | set(after)):
         a, b = before.get(key), after.get(key)
@@ -152,6 +154,8 @@ def diff(before: dict[str, Any], after: dict[str, Any]) -> str:
                 lines.append(f"{key}: order changed")
         else:
             lines.append(f"{key}: {a!r} -> {b!r}")
+    if only is not None:
+        lines = [line for line in lines if re.search(only, line)]
     return "\n".join(lines)
 
 

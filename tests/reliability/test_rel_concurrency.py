@@ -77,7 +77,10 @@ def test_ten_labs_deploy_and_destroy_in_parallel(labs) -> None:  # type: ignore[
         assert drc == 0 and "kernel matches the plan" in dout, f"{name}: {dout}"
         assert xrc == 0, f"{name}: {xerr}"
         assert leftovers(name) == []
-    assert (d := hostsnap.diff(before, hostsnap.snapshot())) == "", d
+    after = hostsnap.snapshot()
+    assert (d := hostsnap.diff(before, after, only=r"t5p\d")) == "", d
+    forward = "net.ipv4.ip_forward"
+    assert before["sysctls"][forward] == after["sysctls"][forward], "ip_forward not restored"
 
 
 # --- isolation --------------------------------------------------------------------------
