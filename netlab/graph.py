@@ -101,6 +101,7 @@ def build(tf: TopologyFile, problems: Problems) -> nx.MultiGraph:
                 ends.append(None)
         pending.append((i, ends))
 
+    next_eth: dict[str, int] = {}
     for i, ends in pending:
         if any(e is None for e in ends):
             continue
@@ -122,9 +123,12 @@ def build(tf: TopologyFile, problems: Problems) -> nx.MultiGraph:
         resolved = []
         for end in (a, b):
             if not end.is_switch and end.ifname is None:
-                n = 0
+                # Names only get taken, so the search resumes where it last stopped
+                # (a hub with 1000 links would otherwise test eth0..ethN each time).
+                n = next_eth.get(end.name, 0)
                 while f"eth{n}" in used[end.name]:
                     n += 1
+                next_eth[end.name] = n + 1
                 end = End(end.name, f"eth{n}", False)
                 used[end.name][end.ifname] = f"links[{i}].endpoints"  # type: ignore[index]
             resolved.append(end)

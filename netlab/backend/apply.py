@@ -28,7 +28,7 @@ from netlab import state
 from netlab.backend import files, namespaces, netlink, nft, procs, shaping, uplink
 from netlab.errors import NetlabError, UsageError
 from netlab.netns import NETNS_RUN_DIR, netns_path
-from netlab.plan import Plan
+from netlab.plan import NodePlan, Plan
 from netlab.state import (
     Record,
     deployed_labs,
@@ -42,6 +42,9 @@ from netlab.state import (
 # addrconf/MLD round per port (frames of every protocol are still bridged).
 SWITCH_SYSCTLS = {"net.ipv6.conf.all.disable_ipv6": "1",
                   "net.ipv6.conf.default.disable_ipv6": "1"}
+
+
+FORWARD = "net.ipv4.ip_forward"
 
 
 class DeployError(NetlabError):
@@ -74,6 +77,7 @@ class Context:
     extra: dict[str, Any] = field(default_factory=dict)  # for steps added by other modules
     threads: dict[str, tuple[threading.Thread, list[BaseException]]] = field(
         default_factory=dict)
+    cancel: threading.Event = field(default_factory=threading.Event)  # stop the threads
 
     def ifindex(self, netns: str, ifname: str) -> int:
         return self.ns[netns].ifindex[ifname]
@@ -125,9 +129,11 @@ class Placeholders:
         self.error: BaseException | None = None
         self.cond = threading.Condition()
 
-    def make(self, record: Record) -> None:
+    def make(self, record: Record, cancel: threading.Event) -> None:
         try:
             for name in self.names:
+                if cancel.is_set():
+                    return
                 path = netns_path(name)
                 record.add(kind="placeholder", path=path)
                 namespaces.placeholder(path)
@@ -140,10 +146,12 @@ class Placeholders:
                 self.cond.notify_all()
             raise
 
-    def wait(self, index: int) -> None:
+    def wait(self, index: int, cancel: threading.Event) -> None:
         with self.cond:
             while self.done <= index and self.error is None:
-                self.cond.wait()
+                if cancel.is_set():
+                    raise DeployError("deploy cancelled")
+                self.cond.wait(0.05)
             if self.done <= index:
                 raise DeployError(f"cannot create {netns_path(self.names[index])}: {self.error}")
 
@@ -162,7 +170,7 @@ def start_background(ctx: Context) -> None:
     entries = [(n, files.plan_entry(n, store)) for n in ctx.plan.nodes]
 
     def work() -> None:
-        ph.make(ctx.record)
+        ph.make(ctx.record, ctx.cancel)
         ctx.record.add_many([e for _, e in entries])
         for node, entry in entries:
             files.write(node, entry)
@@ -174,40 +182,88 @@ def wait_background(ctx: Context) -> None:
     ctx.join("files")
 
 
-def create_namespaces(ctx: Context) -> None:
-    ph: Placeholders = ctx.extra["placeholders"]
-    made = 0
+class NsMaker:
+    """Creates the lab's namespaces in a thread of its own, in creation order, while the
+    deploying thread already wires those that exist (measured: creating namespaces runs
+    mostly outside the RTNL lock, so it overlaps well with link creation)."""
 
-    def next_placeholder() -> None:
-        nonlocal made
-        ph.wait(made)
-        made += 1
+    def __init__(self, ctx: Context):
+        self.ctx = ctx
+        self.order = _creation_order(ctx.plan)
+        self.position = {ns: i for i, ns in enumerate(self.order)}
+        self.done = 0
+        self.error: BaseException | None = None
+        self.cond = threading.Condition()
 
-    for sw in ctx.plan.switches:
-        next_placeholder()
-        c = namespaces.create(ctx.origin, sw.netns, inside=lambda: _sysctls(SWITCH_SYSCTLS, ""),
-                              made=True)
-        ctx.ns[sw.netns] = NsHandle(sw.netns, c.fd)
-        ctx.record.add(kind="netns", path=c.netns.path, dev=c.netns.dev, ino=c.netns.ino)
-        _checkpoint()
-    for node in ctx.plan.nodes:
+    def run(self) -> None:
+        ctx = self.ctx
+        ph: Placeholders = ctx.extra["placeholders"]
+        steps = [(sw.netns, None) for sw in ctx.plan.switches] + \
+            [(n.netns, n) for n in ctx.plan.nodes]
+        try:
+            for i, (netns, node) in enumerate(steps):
+                if ctx.cancel.is_set():
+                    return
+                ph.wait(i, ctx.cancel)
+                ctx.ns[netns] = self._create(netns, node)
+                with self.cond:
+                    self.done = i + 1
+                    self.cond.notify_all()
+        except BaseException as e:
+            with self.cond:
+                self.error = e
+                self.cond.notify_all()
+            raise
+
+    def _create(self, netns: str, node: NodePlan | None) -> NsHandle:
+        ctx = self.ctx
+        if node is None:  # a switch
+            c = namespaces.create(ctx.origin, netns, made=True,
+                                  inside=lambda: _sysctls(SWITCH_SYSCTLS, ""))
+            ctx.record.add(kind="netns", path=c.netns.path, dev=c.netns.dev, ino=c.netns.ino)
+            return NsHandle(netns, c.fd)
         holder: list[socket.socket] = []
 
-        def inside(node=node, holder=holder) -> None:  # type: ignore[no-untyped-def]
+        def inside() -> None:
             # default.* keys must be set before any interface is created in here.
             _sysctls(node.sysctls, node.name)
+            if node.kind != "router" and FORWARD not in node.sysctls and \
+                    namespaces.read_sysctl(FORWARD) != "0":
+                # A new netns inherits IPv4 settings from the host's: a host whose machine
+                # forwards would forward too. Hosts never forward unless told to.
+                namespaces.write_sysctl(FORWARD, "0")
             holder.append(netlink.open_socket())
 
         uts = procs.uts_path(ctx.plan.lab, node.name)
-        next_placeholder()
-        c = namespaces.create(ctx.origin, node.netns, uts, node.hostname, inside, made=True)
-        ctx.ns[node.netns] = NsHandle(node.netns, c.fd, holder[0])
+        c = namespaces.create(ctx.origin, netns, uts, node.hostname, inside, made=True)
         assert c.uts is not None
         ctx.record.add_many([
             {"kind": "netns", "path": c.netns.path, "dev": c.netns.dev, "ino": c.netns.ino},
             {"kind": "uts", "path": c.uts.path, "dev": c.uts.dev, "ino": c.uts.ino},
         ])
-        _checkpoint()
+        return NsHandle(netns, c.fd, holder[0])
+
+    def ready(self, netns: str) -> bool:
+        return self.done > self.position[netns]
+
+    def wait(self, netns: str) -> None:
+        """Block until `netns` exists; re-raise the maker's error if it failed."""
+        with self.cond:
+            while not self.ready(netns) and self.error is None:
+                self.cond.wait(0.05)
+                _checkpoint()
+            if not self.ready(netns):
+                raise self.error  # type: ignore[misc]
+
+
+def start_namespaces(ctx: Context) -> None:
+    maker = NsMaker(ctx)
+    ctx.extra["maker"] = maker
+    ctx.background("namespaces", maker.run)
+
+
+def wait_namespaces(ctx: Context) -> None:
+    ctx.join("namespaces")
 
 
 def _sysctls(values: dict[str, str], node: str) -> None:
@@ -220,15 +276,22 @@ def _sysctls(values: dict[str, str], node: str) -> None:
 
 
 def create_links(ctx: Context) -> None:
-    """Bridges, then every veth pair, in one batch sent from the host's namespace."""
+    """Bridges, then every veth pair, in batches sent from the host's namespace as soon as
+    the namespaces at both ends exist (they are being created by NsMaker meanwhile)."""
+    maker: NsMaker = ctx.extra["maker"]
     b = netlink.Batch(ctx.root, "host")
     switch_ns = {}
     for sw in ctx.plan.switches:
+        maker.wait(sw.netns)
         h = ctx.ns[sw.netns]
         index = h.new_index(sw.bridge)
         netlink.new_bridge_in(b, index, sw.bridge, sw.mtu, h.fd)
         switch_ns[sw.netns] = index
     for v in ctx.plan.veths:
+        for end in (v.a, v.b):
+            if not maker.ready(end.netns):
+                b.flush()  # send what is ready before waiting for more
+                maker.wait(end.netns)
         main, peer = (v.b, v.a) if v.b.netns in switch_ns and v.a.netns not in switch_ns \
             else (v.a, v.b)
         hm, hp = ctx.ns[main.netns], ctx.ns[peer.netns]
@@ -240,6 +303,7 @@ def create_links(ctx: Context) -> None:
             peer_index=peer_index, peer_fd=hp.fd, peer_mtu=peer.mtu)
     up = ctx.plan.uplink
     if up is not None:
+        maker.wait(up.netns)
         node = ctx.ns[up.netns]
         ctx.record.add(kind="hostlink", ifname=up.host_ifname, ifindex=None)
         peer_index = node.new_index(up.ifname)
@@ -293,8 +357,9 @@ def start_processes(ctx: Context) -> None:
 
 PHASES: list[tuple[str, Step]] = [
     ("background", start_background),
-    ("namespaces", create_namespaces),
+    ("namespaces", start_namespaces),
     ("links", create_links),
+    ("namespaces-done", wait_namespaces),
     ("addresses", configure_addresses),
     ("uplink", enable_uplink),
     ("files", wait_background),
@@ -358,8 +423,9 @@ def _deploy(plan: Plan, force: bool) -> Record:
                         step(ctx)
                     _checkpoint()  # Ctrl-C during the last phase must roll back too
                 except BaseException:
+                    ctx.cancel.set()
                     with contextlib.suppress(BaseException):
-                        ctx.join()  # no file may appear after undo removed it
+                        ctx.join()  # nothing may appear after undo removed it
                     ctx.close()
                     with contextlib.suppress(Exception):
                         undo(plan, ctx.record)

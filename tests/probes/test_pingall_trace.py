@@ -31,10 +31,10 @@ def test_pingall_matches_kernel_ping(t4a: Plan) -> None:
 
 
 def test_cli_pingall(t4a: Plan) -> None:
-    out = runner.invoke(app, ["pingall", "--timeout", "0.3"])
+    out = runner.invoke(app, ["pingall", "--timeout", "0.5"])
     assert out.exit_code == 1  # far is unreachable
     assert "13/20 pairs reachable" in out.output
-    js = runner.invoke(app, ["pingall", "--lab", "t4a", "--timeout", "0.3", "--json"])
+    js = runner.invoke(app, ["pingall", "--lab", "t4a", "--timeout", "0.5", "--json"])
     data = json.loads(js.output)
     assert data["pairs"] == 20 and data["ok_pairs"] == 13 and not data["ok"]
 

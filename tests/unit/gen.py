@@ -27,3 +27,11 @@ def chain(routers: int, lab: str = "t2chain") -> str:
         if k:
             lines.append(f'[[links]]\nendpoints = ["r{k - 1}", "r{k}"]')
     return "\n".join(lines) + "\n"
+
+
+def hub(hosts: int, lab: str = "t2hub") -> str:
+    """One router with a node-to-node link to each of `hosts` hosts (1000s of /30s)."""
+    lines = [f'[lab]\nname = "{lab}"', '[nodes.hub]\nkind = "router"']
+    for k in range(hosts):
+        lines.append(f'[nodes.h{k}]\n[[links]]\nendpoints = ["hub", "h{k}"]')
+    return "\n".join(lines) + "\n"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from netlab.compiler import compile_topology
 from netlab.loader import parse
 
-from .gen import chain, star
+from .gen import chain, hub, star
 
 
 def test_star_of_1000_hosts() -> None:
@@ -31,3 +31,12 @@ def test_chain_of_200_routers() -> None:
     lanb = next(s.subnet for s in p.switches if s.name == "lanb")
     r1_addr = p.node("r1").interfaces[0].addresses[0].split("/")[0]
     assert r0[lanb].via == r1_addr
+
+
+def test_hub_with_1000_point_to_point_links() -> None:
+    p = compile_topology(parse(hub(1000), "hub.toml"), "hub.toml").plan
+    ifaces = p.node("hub").interfaces
+    assert [i.name for i in ifaces] == [f"eth{k}" for k in range(1000)]
+    assert ifaces[0].addresses == ["10.255.0.1/30"]
+    assert ifaces[999].addresses == ["10.255.15.157/30"]  # the 1000th /30 of pools.p2p
+    assert p.node("h999").routes[0].via == "10.255.15.157"
