@@ -114,6 +114,10 @@ def compute(
                     f": {', '.join(routers)}" if routers else ""),
             )
             continue
+        if gw == name:  # else: a default route via its own address (the kernel refuses v6)
+            problems.error(path, f"gateway {gw!r} is the node itself",
+                           "name another router on a segment this node shares")
+            continue
         if tf.nodes[gw].kind != "router":
             problems.error(
                 path, f"gateway {gw!r} is a {tf.nodes[gw].kind}, not a router",

@@ -10,13 +10,17 @@ import contextlib
 import fcntl
 import json
 import os
+import re
+import secrets
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from netlab.errors import NetlabError, UsageError
-from netlab.plan import Plan
+
+if TYPE_CHECKING:  # imported when needed: `netlab destroy` and `list` need no pydantic
+    from netlab.plan import Plan
 
 DEFAULT_RUN_DIR = "/run/netlab"
 RUN_DIR = Path(os.environ.get("NETLAB_RUN_DIR", DEFAULT_RUN_DIR))
@@ -43,6 +47,8 @@ def list_labs() -> list[str]:
 
 
 def read_plan(name: str) -> Plan:
+    from netlab.plan import Plan
+
     path = lab_dir(name) / PLAN_FILE
     try:
         return Plan.from_json(path.read_text())
@@ -80,9 +86,34 @@ def write_plan(name: str, plan: Plan) -> Path:
     (d / LOG_DIR).mkdir(exist_ok=True)
     (d / UTS_DIR).mkdir(exist_ok=True)
     tmp = d / (PLAN_FILE + ".tmp")
-    tmp.write_text(plan.to_json())
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.writelines(plan_json_chunks(plan))
     tmp.replace(d / PLAN_FILE)
     return d
+
+
+def plan_json_chunks(plan: Plan) -> Iterator[str]:
+    """plan.to_json() in pieces. Every node carries the whole lab's hosts file, so the
+    JSON grows with N^2 (53 MiB at 1000 nodes); as one string it doubled deploy's memory.
+    Here each distinct hosts text is encoded once and spliced in where a marker stands."""
+    marker = f"@@netlab-hosts-{secrets.token_hex(8)}-"
+    ids: dict[int, int] = {}  # id(hosts text) -> number
+    texts: list[str] = []
+    nodes = []
+    for n in plan.nodes:
+        k = ids.get(id(n.hosts))
+        if k is None:
+            k = ids[id(n.hosts)] = len(texts)
+            texts.append(n.hosts)
+        nodes.append(n.model_copy(update={"hosts": f"{marker}{k}@@"}))
+    skeleton = plan.model_copy(update={"nodes": nodes}).to_json()
+    encoded = [json.dumps(t, ensure_ascii=False)[1:-1] for t in texts]
+    pos = 0
+    for m in re.finditer(re.escape(marker) + r"(\d+)@@", skeleton):
+        yield skeleton[pos:m.start()]
+        yield encoded[int(m.group(1))]
+        pos = m.end()
+    yield skeleton[pos:]
 
 
 def remove_lab_dir(name: str) -> None:

@@ -7,12 +7,12 @@ removed only when the pinned nsfs inode is the one recorded at creation.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 from dataclasses import dataclass, field
 
 from netlab.backend import files, namespaces, netlink, nft, procs, uplink
 from netlab.backend.namespaces import NsId
-from netlab.plan import Plan
 from netlab.state import (
     PLAN_FILE,
     Record,
@@ -32,9 +32,9 @@ class Report:
     skipped: list[str] = field(default_factory=list)  # things left alone, and why
 
 
-def undo(plan: Plan | None, record: Record, lab: str | None = None) -> Report:
-    """Remove everything in the journal, then the lab's state directory."""
-    name = lab or (plan.lab if plan else "")
+def undo(name: str, record: Record, planned: list[str] | None = None) -> Report:
+    """Remove everything in the journal, then the lab's state directory. `planned`: the
+    plan's namespace names, to report those that exist without a record."""
     rep = Report(name)
     entries = record.entries
     procs_ = [e for e in entries if e.get("kind") == "proc"]
@@ -57,15 +57,24 @@ def undo(plan: Plan | None, record: Record, lab: str | None = None) -> Report:
                 rep.namespaces += e["kind"] == "netns"
             elif os.path.lexists(ns.path):
                 rep.skipped.append(f"{ns.path}: now holds a namespace netlab did not create")
-    if plan is not None:
+    pinned = {e["path"] for e in record.of("netns")}
+    for e in entries:
+        if e.get("kind") == "placeholder":
+            cur = namespaces.identify(e["path"])
+            if cur is not None and e["path"] not in pinned:
+                # Deploy was killed between mounting a namespace onto its placeholder and
+                # journaling it. The file was made O_EXCL by netlab (`ip netns add` cannot
+                # reuse it), so the namespace mounted on it is netlab's too.
+                if namespaces.unpin(cur):
+                    rep.namespaces += 1
+            else:
+                namespaces.remove_placeholder(e["path"])
+    if planned is not None:
         recorded = {os.path.basename(e["path"]) for e in record.of("netns")}
-        for ns_name in plan.namespaces:
+        for ns_name in planned:
             if ns_name not in recorded and os.path.lexists(f"/run/netns/{ns_name}"):
                 rep.skipped.append(f"netns {ns_name}: exists but netlab has no record of"
                                    " creating it; left alone")
-    for e in entries:
-        if e.get("kind") == "placeholder":
-            namespaces.remove_placeholder(e["path"])
     for e in entries:
         if e.get("kind") == "etc":
             files.remove(e)
@@ -91,10 +100,12 @@ def _delete_host_link(ifname: str, ifindex: int, rep: Report) -> None:
         sock.close()
 
 
-def _read_plan_quiet(name: str) -> Plan | None:
+def _planned_namespaces(name: str) -> list[str] | None:
+    """The saved plan's namespace names (read as plain JSON: no pydantic at destroy)."""
     try:
-        return Plan.from_json((lab_dir(name) / PLAN_FILE).read_text())
-    except (OSError, ValueError):
+        raw = json.loads((lab_dir(name) / PLAN_FILE).read_text())
+        return [n["netns"] for n in raw["nodes"]] + [s["netns"] for s in raw["switches"]]
+    except (OSError, ValueError, KeyError, TypeError):
         return None
 
 
@@ -105,4 +116,4 @@ def destroy_lab(name: str, locked: bool = False) -> Report | None:
             return destroy_lab(name, locked=True)
     if name not in deployed_labs() and not lab_dir(name).exists():
         return None
-    return undo(_read_plan_quiet(name), read_record(name), name)
+    return undo(name, read_record(name), _planned_namespaces(name))

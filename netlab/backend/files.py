@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import contextlib
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from netlab.plan import NodePlan
+if TYPE_CHECKING:  # destroy must not import pydantic: it is most of its start-up time
+    from netlab.plan import NodePlan
 
 ETC_NETNS = "/etc/netns"
 FILES = ("resolv.conf", "hosts")

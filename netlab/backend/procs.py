@@ -18,13 +18,15 @@ import signal
 import subprocess
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from netlab.backend.files import ETC_NETNS
 from netlab.backend.namespaces import MNT_DETACH, MS_BIND, MS_REC, MS_SLAVE, mount, umount2
 from netlab.netns import CLONE_NEWNET, CLONE_NEWUTS, netns_path, setns, unshare
-from netlab.plan import NodePlan
 from netlab.state import LOG_DIR, UTS_DIR, lab_dir
+
+if TYPE_CHECKING:
+    from netlab.plan import NodePlan
 
 CLONE_NEWNS = 0x00020000
 MS_RDONLY = 1

@@ -11,11 +11,14 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import socket
+from typing import TYPE_CHECKING
 
 from netlab.backend import netlink, nft
 from netlab.backend.namespaces import read_sysctl, write_sysctl
-from netlab.plan import Plan, UplinkPlan
 from netlab.state import Record, deployed_labs, read_record
+
+if TYPE_CHECKING:
+    from netlab.plan import Plan, UplinkPlan
 
 FORWARD_KEY = "net.ipv4.ip_forward"
 
@@ -64,14 +67,10 @@ def former_forwarding(lab: str) -> str:
     return read_sysctl(FORWARD_KEY)
 
 
-def enable_host(plan: Plan, record: Record, root: socket.socket) -> None:
+def enable_host(plan: Plan, record: Record, root: socket.socket, index: int) -> None:
     """After the links exist: host address, forwarding, masquerade table."""
     up = plan.uplink
     assert up is not None
-    index = netlink.link_index(root, up.host_ifname)
-    if index is None:
-        raise netlink.NetlinkError(f"uplink interface {up.host_ifname} vanished")
-    record.add(kind="hostlink", ifname=up.host_ifname, ifindex=index)
     b = netlink.Batch(root, "host")
     netlink.add_address(b, index, up.host_ifname, up.host_address)
     b.flush()

@@ -91,3 +91,13 @@ def test_two_labs_side_by_side(labs) -> None:  # type: ignore[no-untyped-def]
     assert leftovers(a) == []
     assert ping(b.node("pc2").netns, "203.0.113.2")
     assert ping(b.node("web").netns, "203.0.113.1")
+
+
+def test_missing_nft_is_refused_before_building(labs, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from netlab.backend import nft
+
+    plan = plan_from(NATGW, "t3nonft")
+    monkeypatch.setattr(nft, "nft_path", lambda: None)
+    with pytest.raises(NetlabError, match="gw.*nft"):
+        deploy(labs, plan)
+    assert leftovers(plan) == []

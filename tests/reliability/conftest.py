@@ -20,7 +20,7 @@ class Labs:
 
     def __init__(self, tmp: Path):
         self.tmp = tmp
-        self.names: dict[str, str] = {}  # lab -> netns prefix
+        self.names: dict[str, str | None] = {}  # lab -> netns name prefix (None: "<lab>-")
 
     def write(self, name: str, text: str, prefix: str | None = None) -> Path:
         assert name.startswith(labkit.PREFIX), name
@@ -30,7 +30,7 @@ class Labs:
         return path
 
     def track(self, name: str, prefix: str | None = None) -> None:
-        self.names[name] = name if prefix is None else prefix
+        self.names[name] = prefix
 
     def cleanup(self) -> list[str]:
         left = []

@@ -6,6 +6,7 @@ Only names of this suite's own labs (prefix "t5") are ever cleaned by force.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -68,16 +69,16 @@ def nft_tables() -> set[str]:
 
 
 def leftovers(lab: str, prefix: str | None = None) -> list[str]:
-    """Everything on the host that looks like lab `lab` (netns prefix `prefix`)."""
-    prefix = lab if prefix is None else prefix
-    out = [f"netns {n}" for n in sorted(netns_names()) if n.startswith(prefix + "-")]
+    """Everything on the host that looks like lab `lab` (whose namespace names start
+    with `prefix`, by default "<lab>-")."""
+    prefix = f"{lab}-" if prefix is None else prefix
+    out = [f"netns {n}" for n in sorted(netns_names()) if n.startswith(prefix)]
     out += [f"link {n}" for n in sorted(host_links()) if n == f"nl-{lab}"[:15]]
     out += [f"nft {t}" for t in sorted(nft_tables()) if t.endswith(f" netlab-{lab}")]
     if (run_dir() / lab).exists():
         out.append(f"state {run_dir() / lab}")
     if ETC_NETNS.is_dir():
-        out += [f"etc {p}" for p in sorted(ETC_NETNS.iterdir())
-                if p.name.startswith(prefix + "-")]
+        out += [f"etc {p}" for p in sorted(ETC_NETNS.iterdir()) if p.name.startswith(prefix)]
     out += [f"pid {pid}" for pid in pids_in(prefix)]
     return out
 
@@ -95,7 +96,7 @@ def pids_in(prefix: str) -> list[int]:
     """Processes whose network namespace is one pinned under /run/netns/<prefix>-*."""
     inodes = set()
     for n in netns_names():
-        if n.startswith(prefix + "-"):
+        if n.startswith(prefix):
             try:
                 inodes.add(os.stat(os.path.join(NETNS_RUN_DIR, n)).st_ino)
             except OSError:
@@ -113,16 +114,14 @@ def pids_in(prefix: str) -> list[int]:
 
 def force_clean(lab: str, prefix: str | None = None) -> None:
     """Remove whatever a failed test left of one of this suite's labs."""
-    prefix = lab if prefix is None else prefix
+    prefix = f"{lab}-" if prefix is None else prefix
     assert lab.startswith(PREFIX) and prefix.startswith(PREFIX), (lab, prefix)
     cli("destroy", lab, timeout=120)
     for pid in pids_in(prefix):
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
     for n in netns_names():
-        if n.startswith(prefix + "-"):
+        if n.startswith(prefix):
             subprocess.run(["ip", "netns", "delete", n], capture_output=True)
     link = f"nl-{lab}"[:15]
     if link in host_links():
@@ -132,7 +131,7 @@ def force_clean(lab: str, prefix: str | None = None) -> None:
     subprocess.run(["rm", "-rf", "--", str(run_dir() / lab)], capture_output=True)
     if ETC_NETNS.is_dir():
         for p in ETC_NETNS.iterdir():
-            if p.name.startswith(prefix + "-"):
+            if p.name.startswith(prefix):
                 subprocess.run(["rm", "-rf", "--", str(p)], capture_output=True)
 
 

@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 import hostsnap
 import pytest
 import topogen
-from labkit import cli, leftovers, no_traceback, spawn
+from labkit import cli, leftovers, spawn
 
 pytestmark = pytest.mark.root
 

@@ -55,7 +55,7 @@ def test_foreign_namespace_with_lab_name_blocks_deploy_and_survives(labs, foreig
     file = labs.write("t5x", 'lab.name = "t5x"\nnodes.pc1 = {}\nnodes.pc2 = {}\n'
                       'links = [{endpoints = ["pc1", "pc2"]}]\n')
     r = cli("deploy", str(file))
-    assert r.returncode != 0 and no_traceback(r), r.stderr
+    assert r.returncode == 2 and no_traceback(r), r.stderr
     assert "t5x-pc1" in r.stderr and "nothing was built" in r.stderr
     assert leftovers("t5x") == ["netns t5x-pc1"], "deploy built part of the lab"
     for args in (["destroy", "t5x"], ["destroy", str(file)], ["destroy", "--all"]):

@@ -88,6 +88,16 @@ def assert_safe(plan: Plan) -> None:
 # Regression examples: inputs that once crashed the pure compiler (see docs/reliability.md).
 REGRESSIONS: list[str] = []
 
+# Inputs the compiler once accepted although the kernel must refuse them (found by
+# test_rel_deploy_input.py's fuzzer); each must now be rejected with TopologyError.
+MUST_REJECT = {
+    # a router naming itself as gateway: a default route via its own address
+    "gateway-self": 'lab.name = "t5r"\ndefaults.ipv6 = true\n'
+                    'nodes.a = {kind = "router", gateway = "a"}\n'
+                    'switches.b = {subnet = "10.0.0.0/24"}\n'
+                    'links = [{endpoints = ["a", "b"], addresses = ["10.0.0.5/24"]}]\n',
+}
+
 
 @FUZZ
 @given(st.text(max_size=400))
@@ -133,6 +143,11 @@ def test_fuzz_mutated_bundled_topologies_load_or_topology_error(data: st.DataObj
 @pytest.mark.parametrize("text", REGRESSIONS or [pytest.param("", marks=pytest.mark.skip)])
 def test_fuzz_regressions(text: str) -> None:
     check_pure(text)
+
+
+@pytest.mark.parametrize("case", sorted(MUST_REJECT))
+def test_fuzz_found_inputs_are_rejected(case: str) -> None:
+    assert check_pure(MUST_REJECT[case]) is None
 
 
 # ---------------------------------------------------------------- hostile names (pure)

@@ -34,10 +34,12 @@ def _rss_kb() -> int:
         return next(int(line.split()[1]) for line in f if line.startswith("VmRSS"))
 
 
-def _counts() -> dict[str, int]:
+def _counts(lab: str) -> dict[str, int]:
+    # Host-wide totals would also count other labs deployed meanwhile; this lab's own
+    # objects, and this process's resources, are what must not accumulate.
     return {
-        "namespaces": len(netns_names()),
-        "mounts": len(mount_points()),
+        "namespaces": sum(n.startswith(lab + "-") for n in netns_names()),
+        "mounts": sum(lab in m for m in mount_points()),
         "fds": len(os.listdir("/proc/self/fd")),
         "threads": threading.active_count(),
         "children": len(_children()),
@@ -77,7 +79,7 @@ def test_200_node_lab_20_times_leaks_nothing(labs) -> None:  # type: ignore[no-u
     lab = Lab.deploy(file)
     footprint = _kernel_kb()
     lab.destroy()
-    base_counts = _counts()
+    base_counts = _counts(name)
     base_kernel = _settle(0, timeout=1.0)
     footprint -= base_kernel
     base_rss = _rss_kb()
@@ -87,7 +89,7 @@ def test_200_node_lab_20_times_leaks_nothing(labs) -> None:  # type: ignore[no-u
         assert len(lab.plan.namespaces) == 204
         lab.destroy()
     assert leftovers(name) == []
-    assert _counts() == base_counts
+    assert _counts(name) == base_counts
     # Noise: other processes' slab use. A leak of even a tenth of a lab per cycle would
     # add two whole labs over 20 cycles; half of one lab is allowed as noise.
     kernel = _settle(base_kernel + footprint // 2)

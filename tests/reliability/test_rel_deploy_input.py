@@ -1,0 +1,168 @@
+"""Bad input, deploy half: random and mutated topologies through `netlab deploy` never
+end in a traceback or a partly built lab; every rejection exits 2 with a message. Hostile
+names, and names of things the host already has, are refused before anything is touched."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import labkit
+import pytest
+import topogen
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from labkit import cli, no_traceback, settled_leftovers
+from typer.testing import CliRunner
+
+pytestmark = pytest.mark.root
+
+NAME = "t5fz"
+SEEDS = topogen.bundled_docs()
+
+
+def _no_exec(v: Any) -> Any:
+    # exec runs commands through /bin/sh as root: random strings must never get there.
+    if isinstance(v, dict):
+        return {k: _no_exec(x) for k, x in v.items() if k != "exec"}
+    if isinstance(v, list):
+        return [_no_exec(x) for x in v]
+    return v
+
+
+def _ours(doc: dict[str, Any]) -> dict[str, Any]:
+    """Whatever the document, any lab it could build is named (and prefixed) t5fz and
+    runs no commands."""
+    doc = _no_exec(doc)
+    if isinstance(doc.get("lab"), dict):
+        doc["lab"]["name"] = NAME
+        doc["lab"]["prefix"] = NAME
+    return doc
+
+
+def _compiles(doc: dict[str, Any]) -> bool:
+    """Valid topologies, so that a third of the examples really deploy."""
+    from netlab.compiler import compile_topology
+    from netlab.errors import TopologyError
+    from netlab.loader import parse
+
+    try:
+        compile_topology(parse(topogen.toml_dumps(doc), "f.toml"), "f.toml")
+    except TopologyError:
+        return False
+    return True
+
+
+_EXAMPLES = int(os.environ.get("NETLAB_FUZZ_DEPLOY_EXAMPLES", "15"))
+_SETTINGS = settings(max_examples=_EXAMPLES, deadline=None,
+                     suppress_health_check=list(HealthCheck))
+
+
+@_SETTINGS
+@given(topogen.plausible_docs().map(_ours).filter(_compiles))
+def test_fuzz_deploy_valid_topologies(backend: None, tmp_path_factory: pytest.TempPathFactory,
+                                      doc: dict[str, Any]) -> None:
+    assert _deploy_all_or_nothing(tmp_path_factory, doc) == 0
+
+
+@_SETTINGS
+@given(st.one_of(topogen.mutated_docs(SEEDS), topogen.topology_docs()).map(_ours))
+def test_fuzz_deploy_random_topologies(backend: None, tmp_path_factory: pytest.TempPathFactory,
+                                       doc: dict[str, Any]) -> None:
+    _deploy_all_or_nothing(tmp_path_factory, doc)
+
+
+def _deploy_all_or_nothing(tmp_path_factory: pytest.TempPathFactory,
+                           doc: dict[str, Any]) -> int:
+    """Deploy doc through the CLI: 0 and a healthy lab (then destroyed), or a message,
+    exit 1 (kernel) or 2 (input) and nothing built. Never a traceback."""
+    from netlab.cli import app
+    from netlab.lab import Lab
+
+    path = tmp_path_factory.mktemp("fz") / "t.toml"
+    path.write_text(topogen.toml_dumps(doc))
+    try:
+        r = CliRunner().invoke(app, ["deploy", str(path)])
+        assert r.exception is None or isinstance(r.exception, SystemExit), repr(r.exception)
+        assert "Traceback" not in r.output
+        assert r.exit_code in (0, 1, 2), r.output
+        if r.exit_code == 0:
+            st_ = Lab.attach(NAME).status()
+            assert st_.drift == [], st_.drift
+            Lab.attach(NAME).destroy()
+        else:
+            assert "error" in r.output.lower(), r.output
+        assert settled_leftovers(NAME) == [], r.output
+        return r.exit_code
+    finally:
+        if labkit.leftovers(NAME):
+            labkit.force_clean(NAME)
+
+
+HOSTILE = {
+    "path lab name": {"lab": {"name": "../../etc/t5x"}, "nodes": {"pc1": {}}},
+    "shell lab name": {"lab": {"name": "t5;rm -rf /"}, "nodes": {"pc1": {}}},
+    "long lab name": {"lab": {"name": "t5" + "x" * 298}, "nodes": {"pc1": {}}},
+    "look-alike lab name": {"lab": {"name": "t5\u0430x"}, "nodes": {"pc1": {}}},
+    "path node": {"lab": {"name": "t5hn"}, "nodes": {"../../etc/t5x": {}}},
+    "shell ifname": {"lab": {"name": "t5hn"}, "nodes": {"a": {}, "b": {}},
+                     "links": [{"endpoints": ["a:e;reboot", "b"]}]},
+    "path prefix": {"lab": {"name": "t5hn", "prefix": "../t5"}, "nodes": {"a": {}}},
+}
+
+
+@pytest.mark.parametrize("case", sorted(HOSTILE))
+def test_hostile_names_rejected_by_deploy(labs, case: str) -> None:  # type: ignore[no-untyped-def]
+    labs.track("t5hn")
+    run_before = sorted(os.listdir(labkit.run_dir())) if labkit.run_dir().exists() else []
+    file = labs.tmp / "hostile.toml"
+    file.write_text(topogen.toml_dumps(HOSTILE[case]))
+    r = cli("deploy", str(file))
+    assert r.returncode == 2 and no_traceback(r), r.stderr
+    assert "nothing was built" in r.stderr
+    assert not Path("/etc/t5x").exists() and not Path("/run/t5x").exists()
+    after = sorted(os.listdir(labkit.run_dir())) if labkit.run_dir().exists() else []
+    assert [n for n in after if n not in run_before and "t5" in n] == []
+    assert not [n for n in labkit.netns_names() if "t5x" in n or n.startswith("t5hn")]
+
+
+def _sh(*argv: str) -> None:
+    subprocess.run(argv, check=True, capture_output=True)
+
+
+@pytest.mark.parametrize("clash", ["netns", "host link", "host nft table", "etc file"])
+def test_names_of_existing_host_objects_rejected(labs, clash: str) -> None:  # type: ignore[no-untyped-def]
+    """With prefix = "" a node may be named like any namespace; an uplink's host side may
+    be named like an existing interface. deploy refuses (exit 2, nothing built) and the
+    existing object is untouched."""
+    lab = "t5hc"
+    text = (f'lab = {{name = "{lab}", prefix = ""}}\n'
+            'nodes.t5hcgw = {kind = "router"}\nnodes.t5hcpc = {}\n'
+            'links = [{endpoints = ["t5hcgw", "t5hcpc"]}]\n'
+            'uplink = {node = "t5hcgw"}\n')
+    file = labs.write(lab, text, prefix="t5hc")  # bare node names: t5hcgw, t5hcpc
+    make, undo, present = {
+        "netns": (["ip", "netns", "add", "t5hcpc"], ["ip", "netns", "del", "t5hcpc"],
+                  lambda: "t5hcpc" in labkit.netns_names()),
+        "host link": (["ip", "link", "add", "nl-t5hc", "type", "veth", "peer", "name",
+                       "t5hcpeer"], ["ip", "link", "del", "nl-t5hc"],
+                      lambda: "nl-t5hc" in labkit.host_links()),
+        "host nft table": (["nft", "add", "table", "ip", "netlab-t5hc"],
+                           ["nft", "delete", "table", "ip", "netlab-t5hc"],
+                           lambda: "table ip netlab-t5hc" in labkit.nft_tables()),
+        "etc file": (["sh", "-c", "mkdir -p /etc/netns/t5hcgw && echo x >"
+                      " /etc/netns/t5hcgw/hosts"], ["rm", "-rf", "/etc/netns/t5hcgw"],
+                     lambda: Path("/etc/netns/t5hcgw/hosts").read_text() == "x\n"),
+    }[clash]
+    _sh(*make)
+    try:
+        r = cli("deploy", str(file))
+        assert r.returncode == 2 and no_traceback(r), r.stderr
+        assert "nothing was built" in r.stderr, r.stderr
+        assert present(), f"deploy touched the existing {clash}"
+        assert "t5hcgw" not in labkit.netns_names()
+        assert not (labkit.run_dir() / lab).exists()
+    finally:
+        subprocess.run(undo, capture_output=True)
