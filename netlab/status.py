@@ -201,7 +201,24 @@ def lab_status(name: str) -> LabStatus:
             s.processes.append(ProcStatus(e.get("index", 0), e["command"], e["pid"], ok,
                                           e.get("log", "")))
         out.append(s)
+    if plan.uplink is not None:
+        out.append(_uplink_status(plan, drift))
     return LabStatus(plan.lab, plan.description, plan.source, out, drift)
+
+
+def _uplink_status(plan: Plan, drift: list[str]) -> NsStatus:
+    """The uplink's host end, read in the host's own namespace."""
+    up = plan.uplink
+    assert up is not None
+    k = _read_kernel("/proc/thread-self/ns/net")  # where deploy made it
+    s = NsStatus("host", "uplink", "(host)", True)
+    st = _iface(up.host_ifname, k, f"{up.node}:{up.ifname}")
+    s.interfaces.append(st)
+    if st.state == "missing":
+        drift.append(f"host: uplink interface {up.host_ifname} is missing")
+    elif not any(_same_addr(up.host_address, a) for a in st.addresses):
+        drift.append(f"host: address {up.host_address} on {up.host_ifname} is missing")
+    return s
 
 
 def summary(plan: Plan) -> str:

@@ -1,10 +1,13 @@
 """Deploy: apply a compiled Plan to the kernel, in phases, rolling back on any failure.
 
-Everything runs in this thread, with no fork per object: namespaces are created by
-unshare(2) here and pinned by bind mounts; every link (bridges, veths with both ends
-placed straight into their namespaces) goes out in one netlink batch from the host's
-namespace; each node then gets one batch (lo up, addresses, routes) on a socket opened
-inside it. Interfaces get explicit ifindexes, so nothing is ever looked up.
+No fork per object: namespaces are created by unshare(2) in this thread and pinned by
+bind mounts; every link (bridges, veths with both ends placed straight into their
+namespaces) goes out in one netlink batch from the host's namespace; each node then gets
+one batch (peer end up, lo up, addresses, routes) on a socket opened inside it.
+Interfaces get explicit ifindexes, so nothing is ever looked up. One background thread
+creates the files meanwhile (/run/netns placeholders, /etc/netns links): on this VM's
+ext4 each new inode costs ~0.4 ms of CPU, which runs on the other CPU. Speed figures and
+what was tried: docs/performance.md.
 
 Extension point: PHASES is the ordered list of (name, step); other modules add steps with
 `add_phase` (e.g. link shaping: `add_phase("shaping", fn, after="addresses")`). A step gets
@@ -141,8 +144,15 @@ class Placeholders:
                 if cancel.is_set():
                     return
                 path = netns_path(name)
-                namespaces.placeholder(path)  # O_EXCL: a name taken meanwhile fails here
-                record.add(kind="placeholder", path=path)  # after: never someone else's
+                # Journaled ahead: a deploy killed just after creating the file (~0.4 ms
+                # of ext4 work) still leaves it journaled. O_EXCL fails if the name was
+                # taken meanwhile; the "foreign" entry then tells destroy it is not ours.
+                record.add(kind="placeholder", path=path)
+                try:
+                    namespaces.placeholder(path)
+                except FileExistsError:
+                    record.add(kind="foreign", path=path)
+                    raise
                 with self.cond:
                     self.done += 1
                     self.cond.notify_all()
@@ -172,7 +182,7 @@ def start_background(ctx: Context) -> None:
     namespaces.ensure_run_dirs(NETNS_RUN_DIR)
     ph = Placeholders(_creation_order(ctx.plan))
     ctx.extra["placeholders"] = ph
-    store = str(lab_dir(ctx.plan.lab) / "etc")
+    store = files.store_dir(str(state.RUN_DIR), ctx.plan.lab)
     entries = [(n, files.plan_entry(n, store)) for n in ctx.plan.nodes]
 
     def work() -> None:
@@ -358,7 +368,7 @@ PHASES: list[tuple[str, Step]] = [
     ("files", wait_background),
     ("nftables", load_nftables),
     ("shaping", shaping.deploy_step),  # rate/delay/jitter/loss of link ends (issue 7)
-    # link shaping and other per-lab steps go here (add_phase(..., after="nftables"))
+    # other per-lab steps go here: add_phase(name, step, after="shaping")
     ("processes", start_processes),
 ]
 
@@ -460,7 +470,7 @@ def precheck(plan: Plan, root: socket.socket) -> None:
             problems.append(f"network namespace {name!r} already exists ({whose});"
                             " remove it or set lab.prefix")
     for node in plan.nodes:
-        if taken := files.conflicts(node.netns):
+        if taken := files.conflicts(node.netns, files.store_dir(str(state.RUN_DIR), plan.lab)):
             problems.append(f"{', '.join(taken)} already exist(s) (not written by netlab);"
                             " remove them or set lab.prefix")
     need_nft = [n.name for n in plan.nodes if n.nftables]

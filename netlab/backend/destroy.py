@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import signal
 from dataclasses import dataclass, field
 
 from netlab.backend import files, namespaces, netlink, nft, procs, uplink
@@ -41,6 +42,13 @@ def undo(name: str, record: Record, planned: list[str] | None = None) -> Report:
     if procs_:
         procs.stop(procs_)
         rep.processes = len(procs_)
+    # A process journaled too late (deploy killed inside its start), or one that left its
+    # session, still lives in a lab namespace and would keep it alive: stop it too.
+    lab_ns = {(int(e["dev"]), int(e["ino"])) for e in record.of("netns")}
+    for pid in procs.in_namespaces(lab_ns) if lab_ns else []:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+        rep.processes += 1
     for e in entries:
         if e.get("kind") == "hostnft":
             nft.delete_host_table(e["family"], e["table"])
@@ -50,16 +58,20 @@ def undo(name: str, record: Record, planned: list[str] | None = None) -> Report:
     for e in entries:
         if e.get("kind") == "hostsysctl":
             uplink.restore_forwarding(name, str(e["old"]))
+    # UTS pins live in the lab's own tmpfs: unmounting it (below) detaches them all at
+    # once, ~0.15 ms per namespace cheaper than one umount2 each.
+    lab_mount = bool(name) and os.path.ismount(str(lab_dir(name)))
     for e in entries:
-        if e.get("kind") in ("netns", "uts"):
+        if e.get("kind") == "netns" or (e.get("kind") == "uts" and not lab_mount):
             ns = NsId(e["path"], int(e["dev"]), int(e["ino"]))
             if namespaces.unpin(ns):
                 rep.namespaces += e["kind"] == "netns"
             elif os.path.lexists(ns.path):
                 rep.skipped.append(f"{ns.path}: now holds a namespace netlab did not create")
     pinned = {e["path"] for e in record.of("netns")}
+    foreign = {e["path"] for e in record.of("foreign")}
     for e in entries:
-        if e.get("kind") == "placeholder":
+        if e.get("kind") == "placeholder" and e["path"] not in foreign:
             cur = namespaces.identify(e["path"])
             if cur is not None and e["path"] not in pinned:
                 # Deploy was killed between mounting a namespace onto its placeholder and

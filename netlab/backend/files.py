@@ -25,12 +25,20 @@ def etc_dir(netns: str) -> str:
     return os.path.join(ETC_NETNS, netns)
 
 
-def conflicts(netns: str) -> list[str]:
-    """What deploy would overwrite that netlab did not write."""
+def conflicts(netns: str, store: str) -> list[str]:
+    """What deploy would overwrite that netlab did not write. A dangling link into this
+    lab's own store (left when /run/netlab was lost, e.g. by a reboot) is netlab's."""
     d = etc_dir(netns)
+    if _stale_link(d, os.path.join(store, netns)):
+        return []
     if os.path.islink(d) or (os.path.lexists(d) and not os.path.isdir(d)):
         return [d]
     return [p for f in FILES if os.path.lexists(p := os.path.join(d, f))]
+
+
+def store_dir(run_dir: str, lab: str) -> str:
+    """Where a lab's DNS files really live (inside its tmpfs state directory)."""
+    return os.path.join(run_dir, lab, "etc")
 
 
 def plan_entry(node: NodePlan, store: str) -> dict[str, Any]:
@@ -43,6 +51,7 @@ def plan_entry(node: NodePlan, store: str) -> dict[str, Any]:
 def write(node: NodePlan, entry: dict[str, Any]) -> None:
     link = entry.get("link")
     d = link or etc_dir(node.netns)
+    stale = bool(link) and _stale_link(etc_dir(node.netns), link)  # before d exists
     os.makedirs(d, mode=0o755, exist_ok=True)
     for name, text in (("resolv.conf", node.resolv_conf), ("hosts", node.hosts)):
         fd = os.open(os.path.join(d, name), os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC,
@@ -53,7 +62,16 @@ def write(node: NodePlan, entry: dict[str, Any]) -> None:
             os.close(fd)
     if link:
         os.makedirs(ETC_NETNS, mode=0o755, exist_ok=True)
+        if stale:
+            os.unlink(etc_dir(node.netns))
         os.symlink(link, etc_dir(node.netns))
+
+
+def _stale_link(path: str, target: str) -> bool:
+    try:
+        return os.readlink(path) == target and not os.path.exists(path)
+    except OSError:
+        return False
 
 
 def remove(entry: dict[str, Any]) -> None:

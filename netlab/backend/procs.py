@@ -161,6 +161,22 @@ def stop(entries: list[dict[str, Any]], grace: float = 2.0) -> None:
     _reap(targets)
 
 
+def in_namespaces(ids: set[tuple[int, int]]) -> list[int]:
+    """Processes (other than this one) whose network namespace is one of `ids`, given as
+    the (st_dev, st_ino) of the nsfs file, as journaled."""
+    out = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit() or int(name) == os.getpid():
+            continue
+        try:
+            st = os.stat(f"/proc/{name}/ns/net")
+        except OSError:
+            continue  # gone, or a kernel thread
+        if (st.st_dev, st.st_ino) in ids:
+            out.append(int(name))
+    return out
+
+
 def _reap(pids: dict[int, Any]) -> None:
     """Collect the exit status of those that are our own children (Lab API in-process)."""
     for pid in pids:

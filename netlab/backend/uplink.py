@@ -9,13 +9,17 @@ netlab owns (`table ip netlab-<lab>`), removed at destroy.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import ipaddress
+import os
 import socket
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
+from netlab import state
 from netlab.backend import netlink, nft
 from netlab.backend.namespaces import read_sysctl, write_sysctl
-from netlab.state import Record, deployed_labs, read_record
+from netlab.state import Record, deployed_labs, lab_dir, read_record
 
 if TYPE_CHECKING:
     from netlab.plan import Plan, UplinkPlan
@@ -74,8 +78,9 @@ def enable_host(plan: Plan, record: Record, root: socket.socket, index: int) -> 
     b = netlink.Batch(root, "host")
     netlink.add_address(b, index, up.host_ifname, up.host_address)
     b.flush()
-    record.add(kind="hostsysctl", key=FORWARD_KEY, old=former_forwarding(plan.lab))
-    write_sysctl(FORWARD_KEY, "1")
+    with _forwarding_lock():
+        record.add(kind="hostsysctl", key=FORWARD_KEY, old=former_forwarding(plan.lab))
+        write_sysctl(FORWARD_KEY, "1")
     if up.masquerade:
         record.add(kind="hostnft", family="ip", table=table_name(plan.lab))
         nft.load(host_ruleset(plan.lab, up), None, f"the host (uplink of lab {plan.lab})")
@@ -83,8 +88,30 @@ def enable_host(plan: Plan, record: Record, root: socket.socket, index: int) -> 
 
 def restore_forwarding(lab: str, old: str) -> None:
     """Put ip_forward back, unless another lab's uplink still needs forwarding."""
-    for other in deployed_labs():
-        if other != lab and read_record(other).of("hostsysctl"):
-            return
-    with contextlib.suppress(OSError):
-        write_sysctl(FORWARD_KEY, old)
+    with _forwarding_lock():
+        # Marked released first: of two labs destroyed at once, the second to get here
+        # must not wait for the first one's state directory to disappear.
+        with contextlib.suppress(OSError):
+            (lab_dir(lab) / RELEASED).touch()
+        for other in deployed_labs():
+            if other != lab and read_record(other).of("hostsysctl") and \
+                    not (lab_dir(other) / RELEASED).exists():
+                return
+        with contextlib.suppress(OSError):
+            write_sysctl(FORWARD_KEY, old)
+
+
+RELEASED = "forwarding-released"
+
+
+@contextlib.contextmanager
+def _forwarding_lock() -> Iterator[None]:
+    """One host-wide critical section around reading, setting and restoring ip_forward
+    (flock on the run directory itself: no lock file is left behind)."""
+    state.RUN_DIR.mkdir(parents=True, exist_ok=True)
+    fd = os.open(state.RUN_DIR, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)

@@ -101,3 +101,26 @@ def test_missing_nft_is_refused_before_building(labs, monkeypatch) -> None:  # t
     with pytest.raises(NetlabError, match="gw.*nft"):
         deploy(labs, plan)
     assert leftovers(plan) == []
+
+
+def test_etc_netns_leftover_link_is_reused_foreign_one_refused(labs) -> None:  # type: ignore[no-untyped-def]
+    from netlab.state import lab_dir
+
+    plan = plan_from(NATGW, "t3stale")
+    pc1 = plan.node("pc1").netns
+    link = f"/etc/netns/{pc1}"
+    os.makedirs("/etc/netns", exist_ok=True)
+    # What a lost /run/netlab (a reboot) leaves: a dangling link into the lab's own store.
+    os.symlink(str(lab_dir(plan.lab) / "etc" / pc1), link)
+    try:
+        lab = deploy(labs, plan)
+        assert os.path.isfile(f"{link}/resolv.conf")
+        lab.destroy()
+        assert not os.path.lexists(link)
+        os.symlink("/tmp", link)  # someone else's
+        with pytest.raises(NetlabError, match=link):
+            deploy(labs, plan)
+        assert os.readlink(link) == "/tmp"
+    finally:
+        if os.path.islink(link):
+            os.unlink(link)

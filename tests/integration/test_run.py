@@ -110,7 +110,11 @@ def test_uplink_host_side(labs) -> None:  # type: ignore[no-untyped-def]
         ipaddress.ip_network("100.127.253.0/30")
     assert host_table_exists("ip", f"netlab-{plan.lab}")
     assert _host_forwarding() == "1"
-    assert lab.status().drift == []
+    st = lab.status()
+    assert st.drift == []
+    (host,) = [n for n in st.nodes if n.kind == "uplink"]
+    assert [(i.name, i.state) for i in host.interfaces] == [(up.host_ifname, "up")]
+    assert up.host_address in host.interfaces[0].addresses
     lab.destroy()
     assert leftovers(plan) == []
     assert not host_table_exists("ip", f"netlab-{plan.lab}")

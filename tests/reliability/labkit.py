@@ -92,8 +92,8 @@ def settled_leftovers(lab: str, prefix: str | None = None, timeout: float = 2.0)
     return left
 
 
-def pids_in(prefix: str) -> list[int]:
-    """Processes whose network namespace is one pinned under /run/netns/<prefix>-*."""
+def netns_inodes(prefix: str) -> set[int]:
+    """Inodes of the namespaces pinned under /run/netns/<prefix>*."""
     inodes = set()
     for n in netns_names():
         if n.startswith(prefix):
@@ -101,6 +101,13 @@ def pids_in(prefix: str) -> list[int]:
                 inodes.add(os.stat(os.path.join(NETNS_RUN_DIR, n)).st_ino)
             except OSError:
                 continue
+    return inodes
+
+
+def pids_in(prefix: str, inodes: set[int] | None = None) -> list[int]:
+    """Processes living in a namespace pinned under /run/netns/<prefix>*, or in one of
+    `inodes` (namespaces that were pinned once: a process keeps them alive unpinned)."""
+    inodes = netns_inodes(prefix) | (inodes or set())
     out = []
     for pid in os.listdir("/proc"):
         if pid.isdigit():

@@ -83,6 +83,35 @@ def test_ten_labs_deploy_and_destroy_in_parallel(labs) -> None:  # type: ignore[
     assert before["sysctls"][forward] == after["sysctls"][forward], "ip_forward not restored"
 
 
+def test_simultaneous_destroys_restore_forwarding(labs) -> None:  # type: ignore[no-untyped-def]
+    """Two uplink labs destroyed at the same moment, each pausing before its state
+    directory goes: the host's ip_forward still ends as it was before either lab."""
+    import sys
+    from pathlib import Path
+
+    from netlab.state import deployed_labs, read_record
+
+    key = Path("/proc/sys/net/ipv4/ip_forward")
+    before = key.read_text().strip()
+    if before == "1":
+        pytest.skip("ip_forward is already 1 on this host: a missed restore would not show")
+    names = ["t5fw1", "t5fw2"]
+    for n in names:
+        text = topogen.with_uplink(topogen.renamed(NATGW, n)) or ""
+        assert cli("deploy", str(labs.write(n, text))).returncode == 0
+    assert key.read_text().strip() == "1"
+    helper = str(Path(__file__).parent / "slow_destroy.py")
+    ps = [subprocess.Popen([sys.executable, helper, "0.5", n], stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True) for n in names]
+    for p in ps:
+        _, err = p.communicate(timeout=60)
+        assert p.returncode == 0, err
+    others = [lab for lab in deployed_labs() if read_record(lab).of("hostsysctl")]
+    if others:
+        pytest.skip(f"other labs with an uplink are deployed meanwhile: {others}")
+    assert key.read_text().strip() == before
+
+
 # --- isolation --------------------------------------------------------------------------
 
 def _two_hosts(name: str, subnet: str, uplink: bool) -> str:

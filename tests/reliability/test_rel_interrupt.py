@@ -13,7 +13,15 @@ from pathlib import Path
 
 import pytest
 import topogen
-from labkit import cli, leftovers, no_traceback, settled_leftovers, spawn
+from labkit import (
+    cli,
+    leftovers,
+    netns_inodes,
+    no_traceback,
+    pids_in,
+    settled_leftovers,
+    spawn,
+)
 
 pytestmark = pytest.mark.root
 
@@ -46,9 +54,12 @@ def _after_interrupt(sig: str, rc: int, stderr: str, file: Path, name: str, wher
         assert settled_leftovers(name) == [], f"{where}: Ctrl-C did not roll back by itself"
     else:
         assert rc == -signal.SIGKILL, f"{where}: rc {rc}: {stderr}"
+        inodes = netns_inodes(f"{name}-")
         r = cli("destroy", name)
         assert r.returncode == 0 and no_traceback(r), f"{where}: {r.stderr}"
         assert settled_leftovers(name) == [], f"{where}: destroy after SIGKILL left things"
+        # A process started in the lab keeps its namespace alive even when unpinned.
+        assert pids_in(f"{name}-", inodes) == [], f"{where}: a lab process survived"
     _redeploy_and_destroy(file, name)
 
 
@@ -57,13 +68,15 @@ def test_interrupt_after_every_phase(labs, sig: str) -> None:  # type: ignore[no
     """natgw with an uplink and an exec'd server, so that every phase has work to do."""
     name = "t5ip" if sig == "SIGINT" else "t5ik"
     file = labs.write(name, topogen.with_uplink(topogen.renamed(NATGW, name)) or "")
-    for k, phase in enumerate(_phases()):
+    points = [(str(k), f"after phase {phase}") for k, phase in enumerate(_phases())]
+    points.append(("exec", "inside the first exec start"))
+    for k, phase in points:
         p = spawn_killer(k, sig, file)
         _, err = p.communicate(timeout=60)
-        _after_interrupt(sig, p.returncode, err, file, name, f"{sig} after phase {phase}")
+        _after_interrupt(sig, p.returncode, err, file, name, f"{sig} {phase}")
 
 
-def spawn_killer(k: int, sig: str, file: Path):  # type: ignore[no-untyped-def]
+def spawn_killer(k: str, sig: str, file: Path):  # type: ignore[no-untyped-def]
     import subprocess
 
     return subprocess.Popen([sys.executable, str(HERE / "killer.py"), str(k), sig, str(file)],
@@ -93,8 +106,9 @@ def test_interrupt_200_node_lab_at_random_points(labs, sig: str) -> None:  # typ
         while _lab_namespaces(name + "-") < k and p.poll() is None:
             assert time.monotonic() < deadline, where
             time.sleep(0.0005)
-        if k == total:
-            time.sleep(rng.uniform(0.0, 0.03))
+        # At the instant the k-th file appears (the most hostile moment: in step with the
+        # backend's work), or a random moment later.
+        time.sleep(rng.choice([0.0, rng.uniform(0.0, 0.03 if k == total else 0.003)]))
         p.send_signal(getattr(signal, sig))
         _, err = p.communicate(timeout=60)
         if p.returncode == 0:  # finished before the signal landed: nothing to test here
