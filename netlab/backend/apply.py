@@ -4,10 +4,10 @@ No fork per object: namespaces are created by unshare(2) in this thread and pinn
 bind mounts; every link (bridges, veths with both ends placed straight into their
 namespaces) goes out in one netlink batch from the host's namespace; each node then gets
 one batch (peer end up, lo up, addresses, routes) on a socket opened inside it.
-Interfaces get explicit ifindexes, so nothing is ever looked up. One background thread
-creates the files meanwhile (/run/netns placeholders, /etc/netns links): on this VM's
-ext4 each new inode costs ~0.4 ms of CPU, which runs on the other CPU. Speed figures and
-what was tried: docs/performance.md.
+Interfaces get explicit ifindexes, so nothing is ever looked up. On this VM's ext4 a new
+inode costs ~0.4-1 ms of CPU: the /run/netns placeholders are hard links to one file, and
+the per-node files live in the lab's tmpfs (/etc/netns/<ns> is one symlink into it).
+Speed figures and what was tried: docs/performance.md.
 
 Extension point: PHASES is the ordered list of (name, step); other modules add steps with
 `add_phase` (e.g. link shaping: `add_phase("shaping", fn, after="addresses")`). A step gets
@@ -128,147 +128,91 @@ Step = Callable[[Context], None]
 # --- phases ---------------------------------------------------------------------------
 
 
-class Placeholders:
-    """The /run/netns files, created ahead by a background thread (an ext4 inode costs
-    ~0.4 ms of CPU here) while this thread creates the namespaces to mount onto them."""
-
-    def __init__(self, names: list[str]):
-        self.names = names
-        self.done = 0
-        self.error: BaseException | None = None
-        self.cond = threading.Condition()
-
-    def make(self, record: Record, cancel: threading.Event) -> None:
+def make_placeholders(ctx: Context) -> None:
+    """The /run/netns files the namespaces are mounted onto. The first is created
+    (O_EXCL), the others are hard links to it: on this VM's ext4 a new inode costs ~1 ms
+    of CPU, a link ~0.01 ms (500 placeholders: 5 ms instead of 0.5 s). link() fails like
+    O_EXCL when the name is taken. Each is journaled just before it is made: a deploy
+    killed right after making one still leaves it journaled; a name taken meanwhile gets
+    a "foreign" entry, which tells destroy it is not netlab's."""
+    first: str | None = None
+    for name in _creation_order(ctx.plan):
+        path = netns_path(name)
+        ctx.record.add(kind="placeholder", path=path)
         try:
-            for name in self.names:
-                if cancel.is_set():
-                    return
-                path = netns_path(name)
-                # Journaled ahead: a deploy killed just after creating the file (~0.4 ms
-                # of ext4 work) still leaves it journaled. O_EXCL fails if the name was
-                # taken meanwhile; the "foreign" entry then tells destroy it is not ours.
-                record.add(kind="placeholder", path=path)
-                try:
-                    namespaces.placeholder(path)
-                except FileExistsError:
-                    record.add(kind="foreign", path=path)
-                    raise
-                with self.cond:
-                    self.done += 1
-                    self.cond.notify_all()
-        except BaseException as e:
-            with self.cond:
-                self.error = e
-                self.cond.notify_all()
+            if first is None:
+                namespaces.placeholder(path)
+                first = path
+            else:
+                os.link(first, path)
+        except FileExistsError:
+            ctx.record.add(kind="foreign", path=path)
             raise
-
-    def wait(self, index: int, cancel: threading.Event) -> None:
-        with self.cond:
-            while self.done <= index and self.error is None:
-                if cancel.is_set():
-                    raise DeployError("deploy cancelled")
-                self.cond.wait(0.05)
-            if self.done <= index:
-                raise DeployError(f"cannot create {netns_path(self.names[index])}: {self.error}")
 
 
 def _creation_order(plan: Plan) -> list[str]:
     return [s.netns for s in plan.switches] + [n.netns for n in plan.nodes]
 
 
-def start_background(ctx: Context) -> None:
-    """One thread makes the /run/netns placeholders, then the per-node DNS files
-    (/etc/netns), in parallel with the kernel work of the next phases."""
-    namespaces.ensure_run_dirs(NETNS_RUN_DIR)
-    ph = Placeholders(_creation_order(ctx.plan))
-    ctx.extra["placeholders"] = ph
+def write_files(ctx: Context) -> None:
+    """The per-node DNS files (/etc/netns), journaled first.
+
+    In this thread: a background thread overlapping them with the kernel work was tried
+    (before, during and after namespace creation) and was slower on this 2-CPU VM, 1.4-1.9 s
+    against 1.3-1.6 s at 500 nodes: the ext4 work slows namespace and veth creation down.
+    """
     store = files.store_dir(str(state.RUN_DIR), ctx.plan.lab)
     entries = [(n, files.plan_entry(n, store)) for n in ctx.plan.nodes]
-
-    def work() -> None:
-        ph.make(ctx.record, ctx.cancel)
-        ctx.record.add_many([e for _, e in entries])
-        for node, entry in entries:
-            files.write(node, entry)
-
-    ctx.background("files", work)
-
-
-def wait_background(ctx: Context) -> None:
-    ctx.join("files")
-
-
-class NsMaker:
-    """Creates the lab's namespaces; with WORKERS > 1, in that many threads, each taking
-    every WORKERS-th namespace.
-
-    Measured on this 2-CPU VM: alone, two threads create 400 namespaces in half the time
-    of one; but during a deploy the other CPU is busy with the /run/netns and /etc/netns
-    files, and two workers gained nothing (1.07-1.16 s against 1.12-1.19 s for 500
-    nodes), so one is used, in the deploying thread. Overlapping namespace creation with
-    link creation was 2x slower: both contend for the RTNL lock.
-    """
-
-    WORKERS = 1
-
-    def __init__(self, ctx: Context):
-        self.ctx = ctx
-        self.steps: list[tuple[str, NodePlan | None]] = \
-            [(sw.netns, None) for sw in ctx.plan.switches] + \
-            [(n.netns, n) for n in ctx.plan.nodes]
-
-    def run(self, first: int) -> None:
-        ctx = self.ctx
-        ph: Placeholders = ctx.extra["placeholders"]
-        for i in range(first, len(self.steps), self.WORKERS):
-            if ctx.cancel.is_set():
-                return
-            netns, node = self.steps[i]
-            ph.wait(i, ctx.cancel)
-            ctx.ns[netns] = self._create(netns, node)
-            if self.WORKERS == 1:
-                _checkpoint()
-
-    def _create(self, netns: str, node: NodePlan | None) -> NsHandle:
-        ctx = self.ctx
-        if node is None:  # a switch
-            c = namespaces.create(ctx.origin, netns, made=True,
-                                  inside=lambda: _sysctls(SWITCH_SYSCTLS, ""))
-            ctx.record.add(kind="netns", path=c.netns.path, dev=c.netns.dev, ino=c.netns.ino)
-            return NsHandle(netns, c.fd)
-        holder: list[socket.socket] = []
-
-        def inside() -> None:
-            # default.* keys must be set before any interface is created in here.
-            _sysctls(node.sysctls, node.name)
-            if node.kind != "router" and FORWARD not in node.sysctls and \
-                    namespaces.read_sysctl(FORWARD) != "0":
-                # A new netns inherits IPv4 settings from the host's: a host whose machine
-                # forwards would forward too. Hosts never forward unless told to.
-                namespaces.write_sysctl(FORWARD, "0")
-            holder.append(netlink.open_socket())
-
-        uts = procs.uts_path(ctx.plan.lab, node.name)
-        c = namespaces.create(ctx.origin, netns, uts, node.hostname, inside, made=True)
-        assert c.uts is not None
-        ctx.record.add_many([
-            {"kind": "netns", "path": c.netns.path, "dev": c.netns.dev, "ino": c.netns.ino},
-            {"kind": "uts", "path": c.uts.path, "dev": c.uts.dev, "ino": c.uts.ino},
-        ])
-        return NsHandle(netns, c.fd, holder[0])
+    ctx.record.add_many([e for _, e in entries])
+    for node, entry in entries:
+        files.write(node, entry)
 
 
 def create_namespaces(ctx: Context) -> None:
-    maker = NsMaker(ctx)
-    if maker.WORKERS == 1:
-        maker.run(0)
-        return
-    names = [f"namespaces-{k}" for k in range(maker.WORKERS)]
-    for k, name in enumerate(names):
-        ctx.background(name, lambda k=k: maker.run(k))  # type: ignore[misc]
-    for name in names:
-        ctx.join(name)
+    """Every namespace, in this thread: switches first, then nodes.
+
+    Measured alternatives, both dropped: two creating threads (alone 2x faster, but during
+    a deploy the other CPU is busy with the /etc/netns files: no gain), and overlapping
+    namespace creation with link creation (2x slower: both contend for the RTNL lock).
+    """
+    namespaces.ensure_run_dirs(NETNS_RUN_DIR)
+    make_placeholders(ctx)
+    for sw in ctx.plan.switches:
+        ctx.ns[sw.netns] = _create_switch_ns(ctx, sw.netns)
         _checkpoint()
+    for node in ctx.plan.nodes:
+        ctx.ns[node.netns] = _create_node_ns(ctx, node)
+        _checkpoint()
+
+
+def _create_switch_ns(ctx: Context, netns: str) -> NsHandle:
+    c = namespaces.create(ctx.origin, netns, made=True,
+                          inside=lambda: _sysctls(SWITCH_SYSCTLS, ""))
+    ctx.record.add(kind="netns", path=c.netns.path, dev=c.netns.dev, ino=c.netns.ino)
+    return NsHandle(netns, c.fd)
+
+
+def _create_node_ns(ctx: Context, node: NodePlan) -> NsHandle:
+    holder: list[socket.socket] = []
+
+    def inside() -> None:
+        # default.* keys must be set before any interface is created in here.
+        _sysctls(node.sysctls, node.name)
+        if node.kind != "router" and FORWARD not in node.sysctls and \
+                namespaces.read_sysctl(FORWARD) != "0":
+            # A new netns inherits IPv4 settings from the host's: a host whose machine
+            # forwards would forward too. Hosts never forward unless told to.
+            namespaces.write_sysctl(FORWARD, "0")
+        holder.append(netlink.open_socket())
+
+    uts = procs.uts_path(ctx.plan.lab, node.name)
+    c = namespaces.create(ctx.origin, node.netns, uts, node.hostname, inside, made=True)
+    assert c.uts is not None
+    ctx.record.add_many([
+        {"kind": "netns", "path": c.netns.path, "dev": c.netns.dev, "ino": c.netns.ino},
+        {"kind": "uts", "path": c.uts.path, "dev": c.uts.dev, "ino": c.uts.ino},
+    ])
+    return NsHandle(node.netns, c.fd, holder[0])
 
 
 def _sysctls(values: dict[str, str], node: str) -> None:
@@ -360,12 +304,11 @@ def start_processes(ctx: Context) -> None:
 
 
 PHASES: list[tuple[str, Step]] = [
-    ("background", start_background),
     ("namespaces", create_namespaces),
     ("links", create_links),
     ("addresses", configure_addresses),
     ("uplink", enable_uplink),
-    ("files", wait_background),
+    ("files", write_files),
     ("nftables", load_nftables),
     ("shaping", shaping.deploy_step),  # rate/delay/jitter/loss of link ends (issue 7)
     # other per-lab steps go here: add_phase(name, step, after="shaping")

@@ -95,8 +95,8 @@ def _tree(root: str | Path) -> dict[str, str] | None:
 
 
 def _mounts() -> list[str]:
-    # Drop the mount id and parent id columns' churn? No: they are stable for surviving
-    # mounts, and a changed id means a mount was replaced, which is worth seeing.
+    # Kept whole, mount ids included: they are stable for surviving mounts, and a changed
+    # id means a mount was replaced, which is worth seeing.
     return sorted(Path("/proc/self/mountinfo").read_text().splitlines())
 
 

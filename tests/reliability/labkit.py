@@ -80,6 +80,27 @@ def leftovers(lab: str, prefix: str | None = None) -> list[str]:
     if ETC_NETNS.is_dir():
         out += [f"etc {p}" for p in sorted(ETC_NETNS.iterdir()) if p.name.startswith(prefix)]
     out += [f"pid {pid}" for pid in pids_in(prefix)]
+    out += [f"pid {pid} (marker)" for pid in marked_pids(lab)]
+    return out
+
+
+def marker(lab: str) -> str:
+    """An argument that tags the processes a test lab's `exec` starts, so that they can
+    be found even after their namespace was unpinned (see with_marker_exec)."""
+    return f"t5marker-{lab}"
+
+
+def marked_pids(lab: str) -> list[int]:
+    tag = marker(lab).encode()
+    out = []
+    for pid in os.listdir("/proc"):
+        if pid.isdigit() and int(pid) != os.getpid():
+            try:
+                with open(f"/proc/{pid}/cmdline", "rb") as f:
+                    if tag in f.read().split(b"\0"):
+                        out.append(int(pid))
+            except OSError:
+                continue
     return out
 
 
@@ -124,7 +145,7 @@ def force_clean(lab: str, prefix: str | None = None) -> None:
     prefix = f"{lab}-" if prefix is None else prefix
     assert lab.startswith(PREFIX) and prefix.startswith(PREFIX), (lab, prefix)
     cli("destroy", lab, timeout=120)
-    for pid in pids_in(prefix):
+    for pid in pids_in(prefix) + marked_pids(lab):
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
     for n in netns_names():

@@ -16,6 +16,7 @@ import topogen
 from labkit import (
     cli,
     leftovers,
+    marker,
     netns_inodes,
     no_traceback,
     pids_in,
@@ -67,7 +68,11 @@ def _after_interrupt(sig: str, rc: int, stderr: str, file: Path, name: str, wher
 def test_interrupt_after_every_phase(labs, sig: str) -> None:  # type: ignore[no-untyped-def]
     """natgw with an uplink and an exec'd server, so that every phase has work to do."""
     name = "t5ip" if sig == "SIGINT" else "t5ik"
-    file = labs.write(name, topogen.with_uplink(topogen.renamed(NATGW, name)) or "")
+    text = topogen.with_uplink(topogen.renamed(NATGW, name)) or ""
+    # A second, tagged process: found by its tag even once its namespace is unpinned.
+    text = topogen.with_exec(
+        text, "pc1", f"exec python3 -c 'import time; time.sleep(3600)' {marker(name)}")
+    file = labs.write(name, text)
     points = [(str(k), f"after phase {phase}") for k, phase in enumerate(_phases())]
     points.append(("exec", "inside the first exec start"))
     for k, phase in points:

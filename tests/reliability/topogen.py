@@ -340,6 +340,13 @@ def with_uplink(text: str, node: str = "gw") -> str | None:
     return text.rstrip("\n") + f'\n\n[uplink]\nnode = "{node}"\n'
 
 
+def with_exec(text: str, node: str, command: str) -> str:
+    """The topology text with one more `exec` command on `node`."""
+    doc = tomllib.loads(text)
+    doc["nodes"][node].setdefault("exec", []).append(command)
+    return toml_dumps(doc)
+
+
 def renamed(text: str, lab: str) -> str:
     """The topology text with its lab name (and prefix) replaced, for unique test names."""
     doc = tomllib.loads(text)
