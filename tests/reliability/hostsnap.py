@@ -4,8 +4,9 @@ Used to prove that deploy + destroy leaves the host exactly as it was. It record
 everything netlab could conceivably touch from the root namespace: links, addresses,
 routes and rules (v4 and v6, every table), the nft ruleset, every readable sysctl under
 /proc/sys/net of the root namespace, /etc/netns, /run/netlab (or NETLAB_RUN_DIR),
-/run/netns, the mount table and `ip netns list`, plus the set of network namespaces
-that processes live in (a leftover exec'd process would keep a lab namespace alive).
+/run/netns, the mount table and `ip netns list`, plus the network namespaces that
+processes live in without a /run/netns name (a leftover process keeps its lab's
+namespace alive after destroy unpinned it).
 
 Values that change on their own (counters, address lifetimes, conntrack counts) are
 dropped. Run as a script to print a snapshot as JSON:
@@ -14,6 +15,7 @@ dropped. Run as a script to print a snapshot as JSON:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -101,12 +103,20 @@ def _mounts() -> list[str]:
 
 
 def _process_netns() -> list[str]:
-    """Network namespaces that some process lives in (other than its own pid)."""
+    """Network namespaces that some process lives in although no /run/netns name pins
+    them: what a leftover process of a destroyed lab looks like. (Namespaces of labs that
+    are up are pinned, and show under ip_netns instead.)"""
+    pinned: set[int] = set()
+    with contextlib.suppress(OSError):
+        for name in os.listdir("/run/netns"):
+            with contextlib.suppress(OSError):
+                pinned.add(os.stat(os.path.join("/run/netns", name)).st_ino)
     seen: set[str] = set()
     for pid in os.listdir("/proc"):
         if pid.isdigit():
             try:
-                seen.add(os.readlink(f"/proc/{pid}/ns/net"))
+                if os.stat(f"/proc/{pid}/ns/net").st_ino not in pinned:
+                    seen.add(os.readlink(f"/proc/{pid}/ns/net"))
             except OSError:
                 continue  # exited, or a kernel thread
     return sorted(seen)
@@ -133,10 +143,11 @@ def snapshot() -> dict[str, Any]:
     }
 
 
-def diff(before: dict[str, Any], after: dict[str, Any], only: str | None = None) -> str:
+def diff(before: dict[str, Any], after: dict[str, Any], only: str | None = None,
+         ignore: str | None = None) -> str:
     """A readable list of what changed between two snapshots ('' if nothing); with
     `only` (a regex), just the changes that mention it (e.g. one lab's names, when other
-    labs may come and go meanwhile)."""
+    labs may come and go meanwhile); with `ignore`, without those that mention it."""
     lines: list[str] = []
     for key in sorted(set(before) | set(after)):
         a, b = before.get(key), after.get(key)
@@ -156,7 +167,25 @@ def diff(before: dict[str, Any], after: dict[str, Any], only: str | None = None)
             lines.append(f"{key}: {a!r} -> {b!r}")
     if only is not None:
         lines = [line for line in lines if re.search(only, line)]
+    if ignore is not None:
+        lines = [line for line in lines if not re.search(ignore, line)]
     return "\n".join(lines)
+
+
+def other_labs(snapshots: list[dict[str, Any]], mine: str) -> set[str]:
+    """Names of netlab-looking labs other than `mine` seen in any of the snapshots (their
+    namespaces' prefixes and state directories): labs someone else deployed meanwhile."""
+    out: set[str] = set()
+    for snap in snapshots:
+        for ns in snap.get("ip_netns", []):
+            name = ns.split()[0]
+            if "-" in name and not name.startswith(mine + "-"):
+                out.add(name.split("-")[0])
+        for path in (snap.get("run_netlab") or {}):
+            top = path.split("/")[0].lstrip(".")
+            if top and top != mine and not top.endswith(".lock"):
+                out.add(top)
+    return out
 
 
 if __name__ == "__main__":
