@@ -31,9 +31,13 @@ def cli(*args: str, timeout: float = 120, env: dict[str, str] | None = None,
                           text=True, timeout=timeout, env=env)
 
 
-def spawn(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+def spawn(*args: str, env: dict[str, str] | None = None,
+          group: bool = False) -> subprocess.Popen[str]:
+    """`netlab ARGS` in the background; `group`: in a process group of its own, so that
+    os.killpg reaches it and its children together, as Ctrl-C in a terminal does."""
     return subprocess.Popen([sys.executable, "-m", "netlab", *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=env)
+                            stderr=subprocess.PIPE, text=True, env=env,
+                            start_new_session=group)
 
 
 def no_traceback(r: subprocess.CompletedProcess[str]) -> bool:
