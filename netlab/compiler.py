@@ -372,7 +372,8 @@ def _node_plans(
             nat = NatPlan(masquerade=masq, forward=forwards)
         dns = tf.defaults.dns if node.dns is None else node.dns
         search = tf.defaults.search if node.search is None else node.search
-        resolv = f"# netlab lab {tf.lab.name}, node {name}\n"
+        # No per-node text here: nodes with the same settings share one file at deploy.
+        resolv = f"# netlab lab {tf.lab.name}\n"
         resolv += "".join(f"nameserver {a}\n" for a in dns)
         if search:
             resolv += f"search {' '.join(search)}\n"

@@ -164,8 +164,7 @@ def write_files(ctx: Context) -> None:
     store = files.store_dir(str(state.RUN_DIR), ctx.plan.lab)
     entries = [(n, files.plan_entry(n, store)) for n in ctx.plan.nodes]
     ctx.record.add_many([e for _, e in entries])
-    for node, entry in entries:
-        files.write(node, entry)
+    files.write_all(entries)
 
 
 def create_namespaces(ctx: Context) -> None:
