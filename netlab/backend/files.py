@@ -31,7 +31,7 @@ def conflicts(netns: str, store: str) -> list[str]:
     """What deploy would overwrite that netlab did not write. A dangling link into this
     lab's own store (left when /run/netlab was lost, e.g. by a reboot) is netlab's."""
     d = etc_dir(netns)
-    if _stale_link(d, os.path.join(store, netns)):
+    if _stale_link(d, store):
         return []
     if os.path.islink(d) or (os.path.lexists(d) and not os.path.isdir(d)):
         return [d]
@@ -72,7 +72,7 @@ def write_all(pairs: list[tuple[NodePlan, dict[str, Any]]]) -> None:
         if link not in first_link:
             _write_files(link, node)
         path = etc_dir(node.netns)
-        if _stale_link(path, link):
+        if _stale_link(path, os.path.dirname(link)):
             os.unlink(path)
         if link in first_link:
             os.link(first_link[link], path, follow_symlinks=False)
@@ -93,9 +93,10 @@ def _write_files(d: str, node: NodePlan) -> None:
             os.close(fd)
 
 
-def _stale_link(path: str, target: str) -> bool:
+def _stale_link(path: str, store: str) -> bool:
+    """A dangling link into this lab's own store: netlab's, left by a lost /run/netlab."""
     try:
-        return os.readlink(path) == target and not os.path.exists(path)
+        return os.path.dirname(os.readlink(path)) == store and not os.path.exists(path)
     except OSError:
         return False
 
