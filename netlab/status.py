@@ -27,6 +27,8 @@ class IfaceStatus:
     addresses: list[str]
     peer: str  # "node:ifname" from the plan ("" for interfaces the plan does not list)
     master: str | None = None
+    shaping: str = ""  # what the kernel applies to what this end sends ("rate 10mbit ...")
+    held_down: bool = False  # taken down on purpose with `netlab link ... down`
 
 
 @dataclass
@@ -133,13 +135,20 @@ def _same_addr(a: str, b: str) -> bool:
 
 def lab_status(name: str) -> LabStatus:
     """Read the lab from the kernel and compare it with its plan and journal."""
-    from netlab.backend import procs
+    from netlab.backend import linkctl, procs
 
     plan = read_plan(name)
     record = read_record(name)
-    drift: list[str] = []
+    # Live links: shaping read back from the kernel, and wires cut on purpose.
+    shaped, held_down, drift = linkctl.status_extras(plan)
     recorded = {os.path.basename(e["path"]): (e["dev"], e["ino"]) for e in record.of("netns")}
     out: list[NsStatus] = []
+
+    def iface(netns: str, ifname: str, k: _Kernel | None, peer: str) -> IfaceStatus:
+        st = _iface(ifname, k, peer)
+        st.shaping = shaped.get((netns, ifname), "")
+        st.held_down = (netns, ifname) in held_down
+        return st
 
     def read(netns: str, what: str) -> _Kernel | None:
         try:
@@ -157,7 +166,7 @@ def lab_status(name: str) -> LabStatus:
         s = NsStatus(sw.name, "switch", sw.netns, k is not None)
         s.interfaces.append(_iface(sw.bridge, k, ""))
         for port in sw.ports:
-            st = _iface(port.ifname, k, f"{port.node}:{port.node_ifname}")
+            st = iface(sw.netns, port.ifname, k, f"{port.node}:{port.node_ifname}")
             s.interfaces.append(st)
             if k is not None and st.master != sw.bridge and st.state != "missing":
                 drift.append(f"switch {sw.name}: port {port.ifname} is not in {sw.bridge}")
@@ -174,13 +183,18 @@ def lab_status(name: str) -> LabStatus:
         if plan.uplink is not None and plan.uplink.node == node.name:
             planned.append((plan.uplink.ifname, "host:" + plan.uplink.host_ifname,
                             [plan.uplink.node_address]))
+        cut = set()
         for ifname, peer, addresses in planned:
-            st = _iface(ifname, k, peer)
+            st = iface(node.netns, ifname, k, peer)
             s.interfaces.append(st)
             if k is None:
                 continue
             if st.state == "missing":
                 drift.append(f"{what}: interface {ifname} is missing")
+                continue
+            if st.held_down or any((i.peer.netns, i.peer.ifname) in held_down
+                                   for i in node.interfaces if i.name == ifname):
+                cut.add(ifname)  # down on purpose: neither it nor its routes are drift
                 continue
             if st.state != "up":
                 drift.append(f"{what}: interface {ifname} is {st.state}")
@@ -191,6 +205,8 @@ def lab_status(name: str) -> LabStatus:
             s.routes = [f"{to}" + (f" via {via}" if via else "") + (f" dev {dev}" if dev else "")
                         for to, via, dev in k.routes]
             for r in node.routes:
+                if r.dev in cut:
+                    continue
                 if not any(to == r.to and (r.via is None or via == r.via)
                            for to, via, _ in k.routes):
                     drift.append(f"{what}: route {r.to}"

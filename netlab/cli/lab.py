@@ -168,12 +168,13 @@ def _print_status(st) -> None:  # type: ignore[no-untyped-def]
         con.print(head + ("" if ns.present else "  [red]MISSING[/red]"))
         if not ns.present:
             continue
-        t = Table("interface", "state", "mtu", "addresses", "peer", box=None,
+        t = Table("interface", "state", "mtu", "addresses", "peer", "sends", box=None,
                   header_style="dim", pad_edge=False)
         for i in ns.interfaces:
             c = colour.get(i.state, "yellow")
-            t.add_row(i.name, f"[{c}]{i.state}[/{c}]", str(i.mtu or ""),
-                      " ".join(i.addresses), i.peer or (f"master {i.master}" if i.master else ""))
+            state = f"[{c}]{i.state}[/{c}]" + (" (netlab link)" if i.held_down else "")
+            t.add_row(i.name, state, str(i.mtu or ""), " ".join(i.addresses),
+                      i.peer or (f"master {i.master}" if i.master else ""), i.shaping)
         con.print(t)
         for r in ns.routes:
             con.print(f"  route {r}", highlight=False)

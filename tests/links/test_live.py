@@ -102,6 +102,10 @@ def test_loss_drops_its_share_in_one_direction(lossy: Plan) -> None:
     assert linkctl.shaping_status(lossy) == {"a:eth0": (want, want)}
     assert linkctl.describe_interface(lossy, "a", "eth0") == "loss 10%"
     assert linkctl.status_extras(lossy) == ({(a.netns, "eth0"): "loss 10%"}, set(), [])
+    code, out, err = run("status", "--lab", "t7loss", "--json")
+    assert code == 0, out + err
+    ifaces = {n["name"]: n["interfaces"][0] for n in json.loads(out)["nodes"]}
+    assert (ifaces["a"]["shaping"], ifaces["b"]["shaping"]) == ("loss 10%", "")
 
 
 def test_link_set_changes_and_records_at_runtime(lossy: Plan) -> None:
@@ -150,6 +154,14 @@ def test_link_down_stops_traffic_and_up_restores_it(routed: Plan) -> None:
     assert not linkctl.is_up(h2.netns, "eth0")
     assert linkstate.is_down("t7r", routed.veths[2].a)
     assert linkctl.status_extras(routed)[1] == {(h2.netns, "eth0"), ("t7r-lan", "h2-eth0")}
+    # `netlab status`: the cut wire (and h2's default route that went with it) is shown,
+    # and is not drift.
+    code, out, err = run("status", "--lab", "t7r", "--json")
+    assert code == 0, out + err
+    st = json.loads(out)
+    h2_st = next(n for n in st["nodes"] if n["name"] == "h2")
+    assert h2_st["interfaces"][0]["held_down"] and h2_st["interfaces"][0]["state"] == "down"
+    assert st["drift"] == []
     code, out, err = run("link", "--lab", "t7r", "h2", "lan", "up")
     assert code == 0, err
     # h2's default route went with the interface; `up` put it back.
