@@ -43,6 +43,10 @@ class Segment:
     subnet: dict[int, Net] = field(default_factory=dict)  # family (4/6) -> subnet
     pooled: set[int] = field(default_factory=set)  # families whose subnet came from a pool
 
+    def key(self, family: int) -> str:
+        """Key path of this segment's subnet of that family ('...subnet' or '...subnet6')."""
+        return self.path if family == 4 else self.path + "6"
+
 
 @dataclass
 class Addressing:
@@ -63,12 +67,6 @@ class Addressing:
         """(segment, member) for each interface of `node`, in segment order."""
         return self._by_node.get(node, [])
 
-    def segment_of(self, node: str, ifname: str) -> Segment:
-        for seg, m in self.memberships(node):
-            if m.ifname == ifname:
-                return seg
-        raise KeyError((node, ifname))
-
     def ifaces(self, node: str) -> dict[str, list[Iface]]:
         """ifname -> addresses of `node`, in segment order."""
         return {m.ifname: self.addresses[(node, m.ifname)] for _, m in self.memberships(node)}
@@ -78,7 +76,8 @@ def _family(x: Net | Iface) -> int:
     return x.version
 
 
-def _node_v6(tf: TopologyFile, node: str) -> bool:
+def node_v6(tf: TopologyFile, node: str) -> bool:
+    """Whether a node takes IPv6 addresses from the pools (its own setting, else the default)."""
     n = tf.nodes[node]
     return tf.defaults.ipv6 if n.ipv6 is None else n.ipv6
 
@@ -197,7 +196,7 @@ def _wants(tf: TopologyFile, seg: Segment, family: int) -> bool:
     if _explicit_subnet(tf, seg, 6) is not None:
         return True
     return any(
-        _node_v6(tf, m.node) or any(_family(x) == 6 for x in m.explicit) for m in seg.members
+        node_v6(tf, m.node) or any(_family(x) == 6 for x in m.explicit) for m in seg.members
     )
 
 
@@ -211,7 +210,7 @@ def assign(tf: TopologyFile, g: nx.MultiGraph, problems: Problems) -> Addressing
             if not _wants(tf, seg, family):
                 continue
             net = _explicit_subnet(tf, seg, family)
-            where = seg.path if family == 4 else seg.path + "6"
+            where = seg.key(family)
             if net is None:
                 inferred = {
                     (x.network, m.path) for m in seg.members for x in m.explicit
@@ -252,7 +251,7 @@ def assign(tf: TopologyFile, g: nx.MultiGraph, problems: Problems) -> Addressing
                 problems.error(
                     key,
                     f"pool {pool} has no free /{prefix} left for {_describe(seg)}",
-                    f"use a larger {key}, or set {seg.path if family == 4 else seg.path + '6'}",
+                    f"use a larger {key}, or set {seg.key(family)}",
                 )
                 continue
             taken.add(net, key)
@@ -274,7 +273,7 @@ def assign(tf: TopologyFile, g: nx.MultiGraph, problems: Problems) -> Addressing
                 iface = ipaddress.ip_interface(f"{x.ip}/{net.prefixlen}")
                 if x.ip not in net:
                     pooled = net.version in seg.pooled
-                    key = seg.path if net.version == 4 else seg.path + "6"
+                    key = seg.key(net.version)
                     problems.error(
                         m.path, f"{x.ip} is outside the segment's subnet {net}"
                         + (" (taken from the pool, as no subnet was given)" if pooled else ""),
@@ -308,7 +307,7 @@ def assign(tf: TopologyFile, g: nx.MultiGraph, problems: Problems) -> Addressing
         for family, net in sorted(seg.subnet.items()):
             hosts = _hosts(net)
             for m in members:
-                if family == 6 and not _node_v6(tf, m.node) and not any(
+                if family == 6 and not node_v6(tf, m.node) and not any(
                     _family(x) == 6 for x in m.explicit
                 ):
                     continue
@@ -317,7 +316,7 @@ def assign(tf: TopologyFile, g: nx.MultiGraph, problems: Problems) -> Addressing
                 ip = next((h for h in hosts if h not in owner), None)
                 if ip is None:
                     problems.error(
-                        seg.path if family == 4 else seg.path + "6",
+                        seg.key(family),
                         f"subnet {net} has no address left for {m.node}:{m.ifname}",
                         "use a larger subnet",
                     )

@@ -152,7 +152,7 @@ def _uplink(tf: TopologyFile, addr: addressing.Addressing, p: Problems) -> Uplin
     if (why := ifname_problem(up.ifname)) is not None:
         p.error("uplink.ifname", why, 'use a name such as "uplink"')
         ok = False
-    elif any(n == up.node and i == up.ifname for n, i in addr.addresses):
+    elif (up.node, up.ifname) in addr.addresses:
         p.error("uplink.ifname", f"node {up.node!r} already has interface {up.ifname!r}",
                 "pick another name for the uplink interface")
         ok = False
@@ -326,7 +326,7 @@ def _node_plans(
 
     plans = []
     for name, node in tf.nodes.items():
-        v6 = tf.defaults.ipv6 if node.ipv6 is None else node.ipv6
+        v6 = addressing.node_v6(tf, name)
         ifaces = []
         for ifname, i, own, peer in (graph.interfaces(g, name) if name in g else []):
             peer_if = ports[i] if peer.is_switch else peer.ifname
@@ -350,6 +350,10 @@ def _node_plans(
             sysctls["net.ipv4.ip_forward"] = "1"
             if has_v6:
                 sysctls["net.ipv6.conf.all.forwarding"] = "1"
+        else:
+            # A new netns inherits IPv4 forwarding from the host's: on a host machine that
+            # forwards, lab hosts would too. Hosts never forward unless told to.
+            sysctls["net.ipv4.ip_forward"] = "0"
         sysctls.update({k: str(v) for k, v in node.sysctl.items()})
 
         route_plans = [RoutePlan(to=r.to, via=r.via, dev=r.dev, origin=r.origin)  # type: ignore[arg-type]

@@ -72,6 +72,21 @@ class UsageError(NetlabError):
     exit_code = 2
 
 
+class NamespaceGone(NetlabError, FileNotFoundError):
+    """A lab's namespace is missing (lab destroyed, half-deployed, or removed by hand).
+
+    Still a FileNotFoundError, for code that treats a missing namespace as a state."""
+
+
+def require_root(verb: str) -> None:
+    """Refuse at once, before any work, a verb that needs root."""
+    import os
+
+    if os.geteuid() != 0:
+        raise UsageError(f"`netlab {verb}` needs root (network namespaces, netlink,"
+                         " /run, /etc/netns); run it with sudo")
+
+
 class TopologyError(NetlabError):
     """A topology file that cannot be used; carries every problem found."""
 

@@ -236,7 +236,8 @@ def qdiscs(s: ShapingPlan | None, mtu: int, netem: bool) -> list[Qdisc]:
 
 
 def tc_commands(ifname: str, s: ShapingPlan | None, mtu: int, netem: bool) -> list[str]:
-    """The same qdiscs as `tc` command lines, for people (docs, `netlab link show`)."""
+    """The same qdiscs as `tc` command lines: what a person would type to build them by
+    hand (docs/links.md; unit-tested, since this kernel cannot run netem)."""
     out = []
     for q in qdiscs(s, mtu, netem):
         where = "root" if q.parent is None else f"parent {_handle(q.parent)}"

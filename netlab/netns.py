@@ -12,6 +12,8 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from netlab.errors import NamespaceGone
+
 NETNS_RUN_DIR = "/run/netns"
 CLONE_NEWUTS = 0x04000000
 CLONE_NEWNET = 0x40000000
@@ -44,7 +46,11 @@ def entered(name_or_path: str, nstype: int = CLONE_NEWNET) -> Iterator[None]:
     kind = "net" if nstype == CLONE_NEWNET else "uts"
     own = os.open(f"/proc/thread-self/ns/{kind}", os.O_RDONLY | os.O_CLOEXEC)
     try:
-        target = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            target = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        except FileNotFoundError:
+            raise NamespaceGone(f"namespace {path} does not exist (is the lab deployed?"
+                                " see `netlab list` and `netlab status`)") from None
         try:
             setns(target, nstype)
         finally:

@@ -124,7 +124,9 @@ class Record:
     """Journal of what deploy actually created: one JSON object per line, appended as
     each object comes into existence, so that an interrupted deploy can still be undone.
 
-    Entries have a "kind": netns / uts (path, dev, ino), etc (a /etc/netns dir), hostlink
+    Entries have a "kind": placeholder (a /run/netns file netlab made), foreign (a
+    placeholder name taken by someone else: never removed), netns / uts (path, dev, ino),
+    etc (a /etc/netns entry), hostlink
     (root-ns interface), hostnft (root-ns nft table), hostsysctl (key, old), proc (node,
     pid, start). Other modules may append kinds of their own; destroy ignores unknown ones.
     """

@@ -1,18 +1,20 @@
 """Deploy: apply a compiled Plan to the kernel, in phases, rolling back on any failure.
 
-No fork per object: namespaces are created by unshare(2) in this thread and pinned by
-bind mounts; every link (bridges, veths with both ends placed straight into their
-namespaces) goes out in one netlink batch from the host's namespace; each node then gets
-one batch (peer end up, lo up, addresses, routes) on a socket opened inside it.
-Interfaces get explicit ifindexes, so nothing is ever looked up. On this VM's ext4 a new
-inode costs ~0.4-1 ms of CPU: the /run/netns placeholders are hard links to one file, and
-the per-node files live in the lab's tmpfs (/etc/netns/<ns> is one symlink into it).
-Speed figures and what was tried: docs/performance.md.
+No fork per object: namespaces are created by unshare(2) in this thread (and a second
+one, for large labs) and pinned by bind mounts; every link (bridges, veths with both ends
+placed straight into their namespaces) goes out in one netlink batch from the host's
+namespace; each node then gets one batch (peer end up, lo up, addresses, routes) on a
+socket opened inside it. Interfaces get explicit ifindexes, so nothing is looked up
+(except the uplink's host end, and shaped ends in the shaping phase). On this VM's ext4 a
+new inode costs ~0.4-1 ms of CPU: the /run/netns placeholders are hard links to one file,
+and the per-node files live in the lab's tmpfs (/etc/netns/<ns> entries are hard links to
+one symlink into it per distinct content). Speed figures and what was tried:
+docs/performance.md.
 
-Extension point: PHASES is the ordered list of (name, step); other modules add steps with
-`add_phase` (e.g. link shaping: `add_phase("shaping", fn, after="addresses")`). A step gets
-the Context (plan, journal, per-namespace sockets and ifindexes) and may raise; deploy then
-destroys everything the journal lists.
+PHASES is the ordered list of (name, step); a new kind of kernel object is a new entry
+there (link shaping is one, from netlab.backend.shaping). A step gets the Context (plan,
+journal, per-namespace sockets and ifindexes) and may raise; deploy then destroys
+everything the journal lists.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from typing import Any
 
 from netlab import state
 from netlab.backend import files, namespaces, netlink, nft, procs, shaping, uplink
-from netlab.errors import NetlabError, UsageError
+from netlab.errors import NetlabError, require_root
 from netlab.netns import NETNS_RUN_DIR, netns_path
 from netlab.plan import NodePlan, Plan
 from netlab.state import (
@@ -45,9 +47,6 @@ from netlab.state import (
 # addrconf/MLD round per port (frames of every protocol are still bridged).
 SWITCH_SYSCTLS = {"net.ipv6.conf.all.disable_ipv6": "1",
                   "net.ipv6.conf.default.disable_ipv6": "1"}
-
-
-FORWARD = "net.ipv4.ip_forward"
 
 
 class DeployError(NetlabError):
@@ -81,7 +80,6 @@ class Context:
     record: Record
     origin: namespaces.Origin
     root: socket.socket  # rtnetlink socket in the host's namespace
-    root_fd: int
     ns: dict[str, NsHandle] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)  # for steps added by other modules
     threads: dict[str, tuple[threading.Thread, list[BaseException]]] = field(
@@ -216,11 +214,6 @@ def _create_node_ns(ctx: Context, node: NodePlan, origin: namespaces.Origin) -> 
     def inside() -> None:
         # default.* keys must be set before any interface is created in here.
         _sysctls(node.sysctls, node.name)
-        if node.kind != "router" and FORWARD not in node.sysctls and \
-                namespaces.read_sysctl(FORWARD) != "0":
-            # A new netns inherits IPv4 settings from the host's: a host whose machine
-            # forwards would forward too. Hosts never forward unless told to.
-            namespaces.write_sysctl(FORWARD, "0")
         holder.append(netlink.open_socket())
 
     uts = procs.uts_path(ctx.plan.lab, node.name)
@@ -268,7 +261,7 @@ def create_links(ctx: Context) -> None:
         peer_index = node.new_index(up.ifname)
         node.down.append((peer_index, up.ifname))
         netlink.new_veth(
-            b, name=up.host_ifname, index=0, fd=ctx.root_fd, mtu=1500, peer=up.ifname,
+            b, name=up.host_ifname, index=0, fd=ctx.origin.net, mtu=1500, peer=up.ifname,
             peer_index=peer_index, peer_fd=node.fd, peer_mtu=1500)
     b.flush()
     if up is not None:
@@ -329,26 +322,11 @@ PHASES: list[tuple[str, Step]] = [
     ("files", write_files),
     ("nftables", load_nftables),
     ("shaping", shaping.deploy_step),  # rate/delay/jitter/loss of link ends (issue 7)
-    # other per-lab steps go here: add_phase(name, step, after="shaping")
     ("processes", start_processes),
 ]
 
 
-def add_phase(name: str, step: Step, after: str = "nftables") -> None:
-    """Insert a deploy step after the named phase (idempotent by name)."""
-    if any(n == name for n, _ in PHASES):
-        return
-    at = next(i for i, (n, _) in enumerate(PHASES) if n == after)
-    PHASES.insert(at + 1, (name, step))
-
-
 # --- deploy ---------------------------------------------------------------------------
-
-
-def require_root(verb: str) -> None:
-    if os.geteuid() != 0:
-        raise UsageError(f"`netlab {verb}` needs root (namespaces, netlink, /run, /etc/netns);"
-                         " run it with sudo")
 
 
 def deploy(plan: Plan, force: bool = False) -> Record:
@@ -375,9 +353,8 @@ def _deploy(plan: Plan, force: bool) -> Record:
             destroy_lab(plan.lab, locked=True)
         _raise_nofile(2 * len(plan.namespaces) + 256)
         origin = namespaces.Origin()
-        root_fd = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
         root = netlink.open_socket()
-        ctx = Context(plan, Record(plan.lab), origin, root, root_fd)
+        ctx = Context(plan, Record(plan.lab), origin, root)
         try:
             precheck(plan, root)
             with _deferred_interrupts():
@@ -398,7 +375,6 @@ def _deploy(plan: Plan, force: bool) -> Record:
             ctx.close()
             ctx.record.close()
             root.close()
-            os.close(root_fd)
             origin.close()
         return ctx.record
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from netlab.backend import files, namespaces, netlink, nft, procs, uplink
 from netlab.backend.namespaces import NsId
+from netlab.netns import netns_path
 from netlab.state import (
     PLAN_FILE,
     Record,
@@ -84,7 +85,7 @@ def undo(name: str, record: Record, planned: list[str] | None = None) -> Report:
     if planned is not None:
         recorded = {os.path.basename(e["path"]) for e in record.of("netns")}
         for ns_name in planned:
-            if ns_name not in recorded and os.path.lexists(f"/run/netns/{ns_name}"):
+            if ns_name not in recorded and os.path.lexists(netns_path(ns_name)):
                 rep.skipped.append(f"netns {ns_name}: exists but netlab has no record of"
                                    " creating it; left alone")
     for e in entries:

@@ -9,12 +9,10 @@ back when those links do).
 from __future__ import annotations
 
 import contextlib
-import ipaddress
-import socket
-from typing import Any
 
 from netlab import linkprops, linkstate
-from netlab.backend import shaping
+from netlab.backend import netlink, shaping
+from netlab.netns import entered
 from netlab.plan import NodePlan, Plan, ShapingPlan
 from netlab.wires import Side, Wire
 
@@ -38,43 +36,25 @@ def _node(plan: Plan, side: Side) -> NodePlan | None:
 
 
 def restore(node: NodePlan) -> None:
-    """Re-add the node's planned addresses and routes (idempotent: replace)."""
-    from pyroute2.netlink.exceptions import NetlinkError
-
-    with shaping.ipr_in(node.netns) as ipr:
+    """Re-add the node's planned addresses and routes (idempotent: replace), the way
+    deploy adds them (IPv6 without DAD)."""
+    with entered(node.netns):
+        sock = netlink.open_socket()
+    try:
+        b = netlink.Batch(sock, node.netns)
         for iface in node.interfaces:
-            found = ipr.link_lookup(ifname=iface.name)
-            if not found:
-                continue
-            for cidr in iface.addresses:
-                x = ipaddress.ip_interface(cidr)
-                # May fail if the interface is down again: it comes back with it.
-                with contextlib.suppress(NetlinkError):
-                    ipr.addr("replace", index=found[0], address=str(x.ip),
-                             prefixlen=x.network.prefixlen)
+            index = netlink.link_index(sock, iface.name)
+            if index is not None:
+                for cidr in iface.addresses:
+                    netlink.add_address(b, index, iface.name, cidr, replace=True)
         for r in node.routes:
-            # Fails while its next hop is behind a link that is still down.
-            with contextlib.suppress(NetlinkError):
-                ipr.route("replace", **_route_args(ipr, r.to, r.via, r.dev))
-
-
-def _route_args(ipr: Any, to: str, via: str | None, dev: str | None) -> dict[str, Any]:
-    if to in ("default", "default6"):
-        family = socket.AF_INET if to == "default" else socket.AF_INET6
-        dst = "0.0.0.0/0" if to == "default" else "::/0"
-    else:
-        family = socket.AF_INET6 if ":" in to else socket.AF_INET
-        dst = to
-    if via is not None and ":" in via:
-        family = socket.AF_INET6
-    args: dict[str, Any] = {"dst": dst, "family": family}
-    if via is not None:
-        args["gateway"] = via
-    if dev is not None:
-        found = ipr.link_lookup(ifname=dev)
-        if found:
-            args["oif"] = found[0]
-    return args
+            oif = (netlink.link_index(sock, r.dev) or 0) if r.dev else 0
+            netlink.add_route(b, r.to, r.via, oif, r.dev, replace=True)
+        # Some fail while an interface or next hop is still down: they return with it.
+        with contextlib.suppress(netlink.NetlinkError):
+            b.flush()
+    finally:
+        sock.close()
 
 
 def set_shaping(plan: Plan, wire: Wire, new: dict[str, ShapingPlan | None]) -> None:

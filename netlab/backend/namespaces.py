@@ -22,7 +22,6 @@ from netlab.netns import CLONE_NEWNET, CLONE_NEWUTS, NETNS_RUN_DIR, _libc, setns
 
 MS_BIND = 4096
 MS_REC = 16384
-MS_PRIVATE = 1 << 18
 MS_SLAVE = 1 << 19
 MS_SHARED = 1 << 20
 MNT_DETACH = 2

@@ -32,10 +32,10 @@ SO_RCVBUFFORCE = 33
 NLMSG_ERROR = 2
 NLMSG_DONE = 3
 NLM_F_REQUEST = 0x1
-NLM_F_ACK = 0x4
 NLM_F_DUMP = 0x300
 NLM_F_EXCL = 0x200
 NLM_F_CREATE = 0x400
+NLM_F_REPLACE = 0x100
 NLMSGERR_ATTR_MSG = 1
 
 RTM_NEWLINK = 16
@@ -118,7 +118,6 @@ class Batch:
         self.sock = sock
         self.where = where  # namespace name, for error messages
         self.parts: list[bytes] = []
-        self.size = 0
         self.what: dict[int, str] = {}  # sequence number -> what the request was for
         self.seq = 0
 
@@ -127,7 +126,6 @@ class Batch:
         self.what[self.seq] = what
         self.parts.append(_HDR.pack(_HDR.size + len(body), mtype, NLM_F_REQUEST | flags,
                                     self.seq, 0) + body)
-        self.size += _HDR.size + len(body)
 
     def flush(self) -> None:
         """Send everything queued; raise NetlinkError naming the first failed request."""
@@ -143,7 +141,6 @@ class Batch:
         if chunk:
             self._send(b"".join(chunk), errors)
         self.parts.clear()
-        self.size = 0
         if errors:
             more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
             raise NetlinkError(errors[0] + more)
@@ -235,7 +232,11 @@ def del_link(b: Batch, index: int, name: str) -> None:
     b.add(RTM_DELLINK, 0, ifinfo(index), f"delete {name}")
 
 
-def add_address(b: Batch, index: int, ifname: str, cidr: str) -> None:
+def _create(replace: bool) -> int:
+    return NLM_F_CREATE | (NLM_F_REPLACE if replace else NLM_F_EXCL)
+
+
+def add_address(b: Batch, index: int, ifname: str, cidr: str, replace: bool = False) -> None:
     x = ipaddress.ip_interface(cidr)
     raw = x.ip.packed
     if x.version == 4:
@@ -246,10 +247,11 @@ def add_address(b: Batch, index: int, ifname: str, cidr: str) -> None:
         body = _IFADDR.pack(socket.AF_INET6, x.network.prefixlen, IFA_F_NODAD,
                             RT_SCOPE_UNIVERSE, index)
         body += attr(IFA_ADDRESS, raw)
-    b.add(RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL, body, f"add address {cidr} to {ifname}")
+    b.add(RTM_NEWADDR, _create(replace), body, f"add address {cidr} to {ifname}")
 
 
-def add_route(b: Batch, to: str, via: str | None, oif: int, dev: str | None) -> None:
+def add_route(b: Batch, to: str, via: str | None, oif: int, dev: str | None,
+              replace: bool = False) -> None:
     """to: 'default' (v4), 'default6' (v6) or a subnet; oif 0 when no device is named."""
     if to == "default":
         net: Any = ipaddress.IPv4Network("0.0.0.0/0")
@@ -268,7 +270,7 @@ def add_route(b: Batch, to: str, via: str | None, oif: int, dev: str | None) -> 
     if oif:
         body += attr_u32(RTA_OIF, oif)
     text = f"route {to}" + (f" via {via}" if via else "") + (f" dev {dev}" if dev else "")
-    b.add(RTM_NEWROUTE, NLM_F_CREATE | NLM_F_EXCL, body, f"add {text}")
+    b.add(RTM_NEWROUTE, _create(replace), body, f"add {text}")
 
 
 # --- reading back (decoded by pyroute2) -----------------------------------------------

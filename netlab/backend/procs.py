@@ -74,29 +74,30 @@ def run_in_node(
     return subprocess.run(argv, preexec_fn=_preexec(node.netns, uts_path(lab, node.name)), **kw)
 
 
-def start_time(pid: int) -> int | None:
-    """Start time of a process (clock ticks since boot): with the pid, its identity."""
+def _stat_fields(pid: int) -> list[bytes] | None:
+    """The fields of /proc/<pid>/stat after the command name (state is [0]), or None."""
     try:
         with open(f"/proc/{pid}/stat", "rb") as f:
             stat = f.read()
     except OSError:
         return None
-    fields = stat[stat.rindex(b")") + 2:].split()
-    return int(fields[19])
+    return stat[stat.rindex(b")") + 2:].split()
+
+
+def start_time(pid: int) -> int | None:
+    """Start time of a process (clock ticks since boot): with the pid, its identity."""
+    fields = _stat_fields(pid)
+    return None if fields is None else int(fields[19])
 
 
 def _session(pid: int) -> int | None:
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            stat = f.read()
-    except OSError:
-        return None
-    return int(stat[stat.rindex(b")") + 2:].split()[3])
+    fields = _stat_fields(pid)
+    return None if fields is None else int(fields[3])
 
 
 def start(lab: str, node: NodePlan, command: str, index: int) -> dict[str, Any]:
     """Start one plan `exec` command in the node; return its record entry."""
-    log = lab_dir(lab) / LOG_DIR / f"{node.name}.log"
+    log = log_path(lab, node.name)
     with open(log, "ab") as out:
         out.write(f"--- netlab: starting [{index}] {command}\n".encode())
         out.flush()
@@ -117,12 +118,8 @@ def alive(entry: dict[str, Any]) -> bool:
 
 
 def _zombie(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            stat = f.read()
-    except OSError:
-        return True
-    return stat[stat.rindex(b")") + 2:].split()[0] == b"Z"
+    fields = _stat_fields(pid)
+    return fields is None or fields[0] == b"Z"
 
 
 def _members(entry: dict[str, Any]) -> list[int]:

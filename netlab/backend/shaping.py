@@ -181,8 +181,8 @@ def check_supported(s: ShapingPlan | None) -> None:
 
 def apply_plan(plan: Plan) -> None:
     """Shape every link end of a deployed plan (links exist and are up). The backend's
-    apply phase calls this after the wiring; it refuses first what the kernel cannot do."""
-    preflight(plan)
+    apply phase calls this after the wiring; what this kernel cannot do was refused by
+    deploy's precheck (`problems`) before anything was built."""
     for v in plan.veths:
         for end, peer in ((v.a, v.b), (v.b, v.a)):
             if not linkprops.is_empty(end.shaping):

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TypeVar
+from typing import TYPE_CHECKING
 
 import typer
 
-from netlab.errors import NetlabError, TopologyError
+from netlab.errors import NetlabError, TopologyError, require_root
 
-T = TypeVar("T")
+if TYPE_CHECKING:
+    from netlab.plan import Plan
 
 
 @contextmanager
@@ -30,11 +31,14 @@ def friendly_errors() -> Iterator[None]:
         raise typer.Exit(130) from None
 
 
-def run(fn: Callable[[], T]) -> T:
-    with friendly_errors():
-        return fn()
-
-
 def print_warnings(file: str, warnings: list) -> None:  # type: ignore[type-arg]
     for w in warnings:
         print(w.render(file), file=sys.stderr)
+
+
+def deployed_plan(lab: str | None, verb: str) -> Plan:
+    """The saved plan of the lab a root-only verb acts on (--lab, or the only one)."""
+    from netlab.state import read_plan, resolve_lab
+
+    require_root(verb)
+    return read_plan(resolve_lab(lab))

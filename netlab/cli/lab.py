@@ -12,16 +12,11 @@ from typing import Annotated
 import typer
 
 from netlab.cli.common import friendly_errors, print_warnings
-from netlab.errors import NetlabError, UsageError
+from netlab.errors import NetlabError, UsageError, require_root
 
 LabOpt = Annotated[str | None, typer.Option(
     "--lab", "-l", help="Lab name (default: the only deployed lab).")]
 NodeArg = Annotated[str, typer.Argument(help="Node to run in.", show_default=False)]
-
-
-def _need_root(verb: str) -> None:
-    if os.geteuid() != 0:
-        raise UsageError(f"`netlab {verb}` needs root (network namespaces); run it with sudo")
 
 
 def deploy(
@@ -36,7 +31,7 @@ def deploy(
 ) -> None:
     """Build the lab in the kernel: namespaces, bridges, veths, addresses, routes, NAT."""
     with friendly_errors():
-        _need_root("deploy")
+        require_root("deploy")
         from netlab.api import load
         from netlab.backend.apply import deploy as apply_plan
         from netlab.library import resolve
@@ -75,7 +70,7 @@ def destroy(
 ) -> None:
     """Remove everything a lab created (idempotent; the topology file may be gone)."""
     with friendly_errors():
-        _need_root("destroy")
+        require_root("destroy")
         from netlab.backend.destroy import destroy_lab
         from netlab.state import deployed_labs
 
@@ -143,7 +138,7 @@ def status(
 ) -> None:
     """Show the lab as the kernel sees it; flag drift from the plan (exit 1 if any)."""
     with friendly_errors():
-        _need_root("status")
+        require_root("status")
         from netlab.state import resolve_lab
         from netlab.status import lab_status
 
@@ -211,7 +206,7 @@ def exec_(
 ) -> None:
     """Run a command in a node, like `ip netns exec` (exit code, stdin, stdout pass through)."""
     with friendly_errors():
-        _need_root("exec")
+        require_root("exec")
         if command[:1] == ["--"]:  # kept by click once NODE stopped option parsing
             command = command[1:]
         if not command:
@@ -223,7 +218,7 @@ def exec_(
 def shell(node: NodeArg, lab: LabOpt = None) -> None:
     """Open an interactive shell in a node; the prompt shows the node's name."""
     with friendly_errors():
-        _need_root("shell")
+        require_root("shell")
         lab_name, node_name = _enter(lab, node)
     os.environ["NETLAB_LAB"], os.environ["NETLAB_NODE"] = lab_name, node_name
     prompt = f"[{lab_name}] {node_name}:\\w\\$ "

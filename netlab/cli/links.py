@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from netlab.cli.common import friendly_errors
+from netlab.cli.common import deployed_plan, friendly_errors
 from netlab.errors import UsageError
 
 if TYPE_CHECKING:
@@ -26,12 +26,6 @@ class Action(StrEnum):
     down = "down"
     up = "up"
     set = "set"
-
-
-def _plan(lab: str | None) -> Plan:
-    from netlab.state import read_plan, resolve_lab
-
-    return read_plan(resolve_lab(lab))
 
 
 def link(
@@ -64,7 +58,7 @@ def link(
     from netlab import wires
 
     with friendly_errors():
-        plan = _plan(lab)
+        plan = deployed_plan(lab, "link")
         wire = wires.find(plan, a, b)
         values = {"rate": rate, "delay": delay, "jitter": jitter, "loss": loss}
         if action is not Action.set and (any(v is not None for v in values.values())
@@ -167,7 +161,7 @@ def capture(
     from netlab import wires
 
     with friendly_errors():
-        plan = _plan(lab)
+        plan = deployed_plan(lab, "capture")
         netns, ifname = wires.interface(plan, where)
         # `kill` ends a capture as cleanly as Ctrl-C (the pcap is flushed per packet anyway).
         signal.signal(signal.SIGTERM, _interrupt)

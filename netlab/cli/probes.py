@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from netlab.cli.common import friendly_errors
-from netlab.errors import UsageError
+from netlab.cli.common import deployed_plan, friendly_errors
+from netlab.errors import UsageError, require_root
 
 if TYPE_CHECKING:
     from netlab.plan import ExpectPlan, Plan
@@ -25,12 +25,6 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON.
 TimeoutOpt = Annotated[float, typer.Option("--timeout", "-W", min=0.01, max=60,
                                            help="Seconds to wait for an answer.")]
 Family6 = Annotated[bool, typer.Option("-6", help="Use the target's IPv6 address.")]
-
-
-def _plan(lab: str | None) -> Plan:
-    from netlab.state import read_plan, resolve_lab
-
-    return read_plan(resolve_lab(lab))
 
 
 def _emit_json(data: dict[str, Any]) -> None:
@@ -48,7 +42,7 @@ def ping(a: SrcArg, b: DstArg, lab: LabOpt = None,
     from netlab.probes.results import IcmpError, Reply
 
     with friendly_errors():
-        plan = _plan(lab)
+        plan = deployed_plan(lab, "ping")
         targets.source_node(plan, a)
         tgt = targets.resolve(plan, b, 6 if v6 else None)
         names = targets.address_map(plan)
@@ -90,7 +84,7 @@ def trace(a: SrcArg, b: DstArg, lab: LabOpt = None,
     from netlab.probes.trace import trace as run_trace
 
     with friendly_errors():
-        plan = _plan(lab)
+        plan = deployed_plan(lab, "trace")
         targets.source_node(plan, a)
         tgt = targets.resolve(plan, b, 6 if v6 else None)
         result = run_trace(plan, a, tgt.address, max_hops=max_hops, timeout=timeout)
@@ -125,7 +119,7 @@ def probe(a: SrcArg, b: DstArg, lab: LabOpt = None,
             raise UsageError("give exactly one of --tcp PORT or --udp PORT")
         proto, port = ("tcp", tcp) if tcp is not None else ("udp", udp)
         assert port is not None
-        plan = _plan(lab)
+        plan = deployed_plan(lab, "probe")
         result = run_probe(plan, a, b, proto, port, timeout=timeout, family=6 if v6 else None)
         if as_json:
             _emit_json(result.to_dict())
@@ -141,7 +135,7 @@ def pingall(lab: LabOpt = None, timeout: TimeoutOpt = 1.0, as_json: JsonOpt = Fa
     from netlab.probes.matrix import pingall as run_pingall
 
     with friendly_errors():
-        plan = _plan(lab)
+        plan = deployed_plan(lab, "pingall")
         result = run_pingall(plan, timeout=timeout)
         if as_json:
             _emit_json(result.to_dict())
@@ -191,6 +185,7 @@ def check(file: Annotated[Path | None, typer.Argument(
           ) -> None:
     """Run the lab's expectations (expect tables) against it; exit 1 if any fails."""
     with friendly_errors():
+        require_root("check")
         report = run_check(file, lab, as_json=as_json, junit=junit)
     raise typer.Exit(0 if report.ok else 1)
 

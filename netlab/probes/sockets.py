@@ -20,21 +20,13 @@ SOL_RAW = 255
 # linux/in6.h
 IPV6_RECVHOPLIMIT = 51
 IPV6_HOPLIMIT = 52
-IPV6_CHECKSUM = 7
 ETH_P_ALL = 0x0003
-
-
-class NamespaceGone(NetlabError):
-    """The lab's namespace is missing (lab destroyed or half-deployed)."""
 
 
 def open_in(netns: str, family: int, type_: int, proto: int = 0) -> socket.socket:
     """A socket created inside `netns`; raises NamespaceGone if it does not exist."""
-    try:
-        with entered(netns):
-            return socket.socket(family, type_, proto)
-    except FileNotFoundError:
-        raise NamespaceGone(f"network namespace {netns!r} does not exist") from None
+    with entered(netns):
+        return socket.socket(family, type_, proto)
 
 
 def raw_icmp(netns: str, v6: bool, accept: tuple[int, ...] | None = None) -> socket.socket:

@@ -60,7 +60,7 @@ def resolve(plan: Plan, text: str, family: int | None = None) -> Target:
 
 
 def address_map(plan: Plan) -> dict[str, str]:
-    """Every lab address -> 'node' (or 'node:ifname' for non-primary interfaces)."""
+    """Every lab address -> the name of the node that has it."""
     out: dict[str, str] = {}
     for n in plan.nodes:
         for i in n.interfaces:

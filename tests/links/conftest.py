@@ -1,7 +1,6 @@
 """Fixtures for live-link tests: real labs (names start with "t7"), always destroyed.
 
-Labs are built by the real backend (netlab.lab.Lab) when it is there, else by the probe
-tests' stand-in deployer followed by the shaping step the backend runs after wiring.
+Labs are built by the real backend (netlab.lab.Lab).
 """
 
 from __future__ import annotations
@@ -10,46 +9,20 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import pytest
 
-from netlab import state
 from netlab.netns import entered
 from netlab.plan import Plan
 
 
 @pytest.fixture(scope="module")
-def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """Where lab state goes: the real state directory when the real backend deploys (it
-    mounts things there); a private one for the stand-in deployer."""
-    if _real_backend() is not None:
-        yield state.RUN_DIR
-        return
-    d = tmp_path_factory.mktemp("run")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(state, "RUN_DIR", d)
-        mp.setenv("NETLAB_RUN_DIR", str(d))
-        yield d
-
-
-def _real_backend() -> type | None:
-    try:
-        from netlab.lab import Lab
-    except ImportError:
-        return None
-    return Lab if hasattr(Lab, "deploy") else None
-
-
-@pytest.fixture(scope="module")
-def deploy(run_dir: Path, tmp_path_factory: pytest.TempPathFactory
-           ) -> Iterator[Callable[[str], Plan]]:
+def deploy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[[str], Plan]]:
     """deploy(topology text) -> plan; every lab deployed is destroyed at module end."""
     from netlab.api import load
-    from netlab.backend import shaping
-    from tests.probes import minilab
+    from netlab.lab import Lab
 
-    made: list[tuple[Plan, object]] = []
+    made: list[Lab] = []
     files = tmp_path_factory.mktemp("topo")
 
     def _deploy(text: str) -> Plan:
@@ -57,26 +30,16 @@ def deploy(run_dir: Path, tmp_path_factory: pytest.TempPathFactory
         path.write_text(text)
         plan = load(path).plan
         assert plan.lab.startswith("t7")
-        lab_cls = _real_backend()
-        if lab_cls is not None:
-            lab_cls(plan).destroy()  # leftovers of an interrupted earlier run
-            lab = lab_cls.deploy(path)  # type: ignore[attr-defined]
-            made.append((plan, lab))
-            return plan
-        minilab.destroy(plan, run_dir)  # leftovers of an interrupted earlier run
-        made.append((plan, None))
-        minilab.deploy(plan, run_dir)
-        shaping.apply_plan(plan)
+        Lab(plan).destroy()  # leftovers of an interrupted earlier run
+        lab = Lab.deploy(path)
+        made.append(lab)
         return plan
 
     try:
         yield _deploy
     finally:
-        for plan, lab in made:
-            if lab is not None:
-                lab.destroy()  # type: ignore[attr-defined]
-            else:
-                minilab.destroy(plan, run_dir)
+        for lab in made:
+            lab.destroy()
 
 
 def open_in(netns: str, kind: int) -> socket.socket:

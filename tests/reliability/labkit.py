@@ -44,18 +44,6 @@ def no_traceback(r: subprocess.CompletedProcess[str]) -> bool:
     return "Traceback" not in r.stderr + r.stdout
 
 
-def backend_missing() -> str | None:
-    """Why kernel tests cannot run yet (the backend is being written), or None."""
-    try:
-        import netlab.lab  # noqa: F401
-    except ImportError as e:
-        return f"backend not available: {e}"
-    r = cli("deploy", "--help", timeout=30)
-    if r.returncode != 0:
-        return "`netlab deploy` does not exist yet"
-    return None
-
-
 def netns_names() -> set[str]:
     try:
         return set(os.listdir(NETNS_RUN_DIR))

@@ -85,9 +85,6 @@ def assert_safe(plan: Plan) -> None:
         assert plan.uplink.netns in namespaces
 
 
-# Regression examples: inputs that once crashed the pure compiler (see docs/reliability.md).
-REGRESSIONS: list[str] = []
-
 # Inputs the compiler once accepted although the kernel must refuse them (found by
 # test_rel_deploy_input.py's fuzzer); each must now be rejected with TopologyError.
 MUST_REJECT = {
@@ -138,11 +135,6 @@ def test_fuzz_plausible_topologies_load_or_topology_error(doc: dict) -> None:  #
 def test_fuzz_mutated_bundled_topologies_load_or_topology_error(data: st.DataObject) -> None:
     assert SEEDS, "no bundled topologies found"
     check_pure(toml_dumps(data.draw(mutated_docs(SEEDS))))
-
-
-@pytest.mark.parametrize("text", REGRESSIONS or [pytest.param("", marks=pytest.mark.skip)])
-def test_fuzz_regressions(text: str) -> None:
-    check_pure(text)
 
 
 @pytest.mark.parametrize("case", sorted(MUST_REJECT))
