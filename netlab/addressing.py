@@ -183,11 +183,23 @@ class _Taken:
 
 
 def _free(pool: Net, prefix: int, taken: _Taken) -> Iterator[Net]:
+    """Free /prefix blocks of the pool, in order. A candidate that clashes jumps past the
+    block it clashes with, so a /8 pool half covered by one subnet costs one step, not
+    millions (pool.subnets() would visit every candidate)."""
     if prefix < pool.prefixlen:
         return
-    for cand in pool.subnets(new_prefix=prefix):
-        if taken.clash(cand) is None:
+    cls = type(pool)
+    size = 1 << (pool.max_prefixlen - prefix)
+    start, end = int(pool.network_address), int(pool.broadcast_address)
+    while start + size - 1 <= end:
+        cand = cls((start, prefix))
+        clash = taken.clash(cand)
+        if clash is None:
             yield cand
+            start += size
+            continue
+        after = int(clash[0].broadcast_address) + 1  # first address past the clash
+        start = max(start + size, (after + size - 1) // size * size)
 
 
 def _wants(tf: TopologyFile, seg: Segment, family: int) -> bool:

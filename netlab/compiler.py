@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import ipaddress
 import re
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import networkx as nx
 
 from netlab import addressing, firewall, graph, routing
 from netlab.errors import Problem, Problems, TopologyError, did_you_mean, toml_key
-from netlab.model import TopologyFile
+from netlab.model import (
+    UPLINK_DEFAULT_RANGE,
+    UPLINK_PREFIX_MAX,
+    UPLINK_PREFIX_MIN,
+    UPLINK_PRIVATE,
+    TopologyFile,
+)
 from netlab.names import IFNAME_MAX, ifname_problem, lab_name_problem
 from netlab.plan import (
     ExpectPlan,
@@ -34,7 +43,6 @@ from netlab.render import nft_ruleset
 _SYSCTL_KEY = re.compile(r"^net(\.[A-Za-z0-9_-]+)+$")
 _SYSCTL_VALUE = re.compile(r"^[A-Za-z0-9 _.:-]*$")
 _DOMAIN = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(\.(?!-)[A-Za-z0-9-]{1,63})*\.?$")
-UPLINK_RANGE = ipaddress.IPv4Network("100.64.0.0/10")
 
 
 @dataclass
@@ -49,8 +57,26 @@ def netns_name(prefix: str, name: str) -> str:
     return f"{prefix}-{name}" if prefix else name
 
 
+@contextlib.contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Compiling allocates ~10 objects per node and frees almost none before the end; the
+    cyclic collector would walk them all over and over (40% of a 4000-node compile)."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
 def compile_topology(tf: TopologyFile, source: str) -> Compiled:
     """Compile a validated model; raise TopologyError listing every problem found."""
+    with _gc_paused():
+        return _compile(tf, source)
+
+
+def _compile(tf: TopologyFile, source: str) -> Compiled:
     p = Problems()
     _check_lab(tf, p)
     g = graph.build(tf, p)
@@ -60,15 +86,16 @@ def compile_topology(tf: TopologyFile, source: str) -> Compiled:
     shaping = _link_props(tf, p)
     uplink = _uplink(tf, addr, p)
     prefix = tf.lab.name if tf.lab.prefix is None else tf.lab.prefix
-    nodes = _node_plans(tf, g, addr, routes, prefix, uplink, p)
+    ports = _port_names(tf, g)
+    nodes, hosts = _node_plans(tf, g, addr, routes, prefix, uplink, ports)
     expect = _expect_plans(tf, nodes, p)
     if p.errors:
         raise TopologyError(source, sorted(p.items))
-    switches, veths = _wiring(tf, g, prefix, addr, shaping)
-    _annotate(g, addr)
+    switches, veths = _wiring(tf, g, prefix, addr, shaping, ports)
+    _annotate(g, addr, nodes)
     plan = Plan(
         lab=tf.lab.name, description=tf.lab.description, prefix=prefix, source=source,
-        nodes=nodes, switches=switches, veths=veths, uplink=uplink, expect=expect,
+        hosts=hosts, nodes=nodes, switches=switches, veths=veths, uplink=uplink, expect=expect,
     )
     return Compiled(tf, g, plan, sorted(p.warnings))
 
@@ -85,6 +112,7 @@ def _check_lab(tf: TopologyFile, p: Problems) -> None:
 
 
 def _check_nodes(tf: TopologyFile, g: nx.MultiGraph, p: Problems) -> None:
+    for_nft: dict[str, str] = {}  # firewalls netlab's own checks passed: nft checks them next
     for name, node in tf.nodes.items():
         base = f"nodes.{toml_key(name)}"
         ifnames = {i[0] for i in graph.interfaces(g, name)} if name in g else set()
@@ -106,9 +134,12 @@ def _check_nodes(tf: TopologyFile, g: nx.MultiGraph, p: Problems) -> None:
                 p.error(f"{base}.search[{k}]", f"{domain!r} is not a domain name",
                         'use a name such as "lab.test"')
         if node.firewall is not None:
-            for fp in firewall.problems(node.firewall, ifnames):
+            found = firewall.problems(node.firewall, ifnames)
+            for fp in found:
                 add = p.error if fp.severity == "error" else p.warning
                 add(f"{base}.firewall", fp.message, fp.fix)
+            if all(fp.severity == "warning" for fp in found):
+                for_nft[name] = node.firewall
         if node.nat is None:
             continue
         if node.kind != "router":
@@ -128,6 +159,11 @@ def _check_nodes(tf: TopologyFile, g: nx.MultiGraph, p: Problems) -> None:
             if fwd.on is not None and fwd.on not in ifnames:
                 p.error(path + ".on", f"node {name!r} has no interface {fwd.on!r}",
                         "use one of: " + ", ".join(sorted(ifnames)))
+    # nftables' own parser, all nodes in one scratch namespace (one child process).
+    for name, found in firewall.nft_problems(for_nft).items():
+        for fp in found:
+            add = p.error if fp.severity == "error" else p.warning
+            add(f"nodes.{toml_key(name)}.firewall", fp.message, fp.fix)
 
 
 def _split_hostport(text: str) -> tuple[str, int] | None:
@@ -159,34 +195,59 @@ def _uplink(tf: TopologyFile, addr: addressing.Addressing, p: Problems) -> Uplin
     subnet = up.subnet
     if subnet is None:
         # Stable per lab name, so two labs' uplinks rarely collide; checked again at deploy.
-        index = zlib.crc32(tf.lab.name.encode()) % (1 << (30 - UPLINK_RANGE.prefixlen))
-        subnet = ipaddress.IPv4Network((int(UPLINK_RANGE.network_address) + 4 * index, 30))
-    elif subnet.num_addresses < 4:
-        p.error("uplink.subnet", f"{subnet} is too small", "use a /30")
+        index = zlib.crc32(tf.lab.name.encode()) % (1 << (30 - UPLINK_DEFAULT_RANGE.prefixlen))
+        subnet = ipaddress.IPv4Network(
+            (int(UPLINK_DEFAULT_RANGE.network_address) + 4 * index, 30))
+    elif (why := uplink_subnet_problem(subnet)) is not None:
+        p.error("uplink.subnet", why, f'use a /{UPLINK_PREFIX_MAX} such as "100.64.7.0/30"'
+                " inside " + _ranges() + ", or leave uplink.subnet out")
         ok = False
-    for seg in addr.segments.values():
+        subnet = None  # no overlap to report: a fix replaces it anyway
+    for seg in addr.segments.values() if subnet is not None else ():
         net = seg.subnet.get(4)
         if net is not None and net.overlaps(subnet):
             p.error("uplink.subnet", f"uplink subnet {subnet} overlaps {net} ({seg.path})",
                     "set uplink.subnet to a /30 the lab does not use")
             ok = False
-    if not ok:
+    if not ok or subnet is None:
         return None
-    hosts = list(subnet.hosts())
+    # Arithmetic, not subnet.hosts(): a subnet is never enumerated.
+    base, plen = int(subnet.network_address), subnet.prefixlen
     prefix = tf.lab.name if tf.lab.prefix is None else tf.lab.prefix
     return UplinkPlan(
         node=up.node, netns=netns_name(prefix, up.node), ifname=up.ifname,
         host_ifname=f"nl-{tf.lab.name}"[:IFNAME_MAX],
-        host_address=f"{hosts[0]}/{subnet.prefixlen}",
-        node_address=f"{hosts[1]}/{subnet.prefixlen}", masquerade=up.masquerade,
+        host_address=f"{ipaddress.IPv4Address(base + 1)}/{plen}",
+        node_address=f"{ipaddress.IPv4Address(base + 2)}/{plen}", masquerade=up.masquerade,
+        isolated=up.isolated,
     )
+
+
+def _ranges() -> str:
+    *first, last = [str(n) for n in UPLINK_PRIVATE]
+    return ", ".join(first) + " or " + last
+
+
+def uplink_subnet_problem(subnet: ipaddress.IPv4Network) -> str | None:
+    """Why `subnet` cannot be an uplink subnet (too large, too small, or not private)."""
+    why = []
+    if subnet.prefixlen < UPLINK_PREFIX_MIN:
+        why.append(f"too large for an uplink (a /{subnet.prefixlen}; the host routes it to the"
+                   f" lab, so at most a /{UPLINK_PREFIX_MIN})")
+    elif subnet.prefixlen > UPLINK_PREFIX_MAX:
+        why.append(f"too small for the host's and the node's address (a /{subnet.prefixlen})")
+    if not any(subnet.subnet_of(n) for n in UPLINK_PRIVATE):
+        why.append("not private address space: the host would route it into the lab instead"
+                   " of to its real owners")
+    return f"{subnet} is " + " and ".join(why) if why else None
 
 
 def _mtu(tf: TopologyFile, link_index: int, node: str | None, switch: str | None) -> int:
     link = tf.links[link_index]
-    end = _end_index(link.endpoints, node or switch or "")
-    if link.props is not None and end is not None and link.props[end].mtu is not None:
-        return link.props[end].mtu  # type: ignore[return-value]
+    if link.props is not None:
+        end = _end_index(link.endpoints, node or switch or "")
+        if end is not None and link.props[end].mtu is not None:
+            return link.props[end].mtu  # type: ignore[return-value]
     if link.mtu is not None:
         return link.mtu
     if node is not None and tf.nodes[node].mtu is not None:
@@ -216,7 +277,10 @@ def _port_names(tf: TopologyFile, g: nx.MultiGraph) -> dict[int, str]:
 
 def _end_index(endpoints: list[str], name: str) -> int | None:
     """Which endpoint of a link names this node or switch (a link never joins one to itself)."""
-    return next((j for j, text in enumerate(endpoints) if text.partition(":")[0] == name), None)
+    for j, text in enumerate(endpoints):
+        if text.partition(":")[0] == name:
+            return j
+    return None
 
 
 def _link_props(tf: TopologyFile, p: Problems) -> dict[tuple[int, int], ShapingPlan | None]:
@@ -225,6 +289,9 @@ def _link_props(tf: TopologyFile, p: Problems) -> dict[tuple[int, int], ShapingP
 
     out: dict[tuple[int, int], ShapingPlan | None] = {}
     for i, link in enumerate(tf.links):
+        if link.props is None and all(getattr(link, k) is None for k in linkprops.PROPS):
+            out[(i, 0)] = out[(i, 1)] = None  # the common case, in a tenth of the time
+            continue
         netem_warned = False
         for j in range(2):
             end = link.props[j] if link.props is not None else None
@@ -256,9 +323,8 @@ def _link_props(tf: TopologyFile, p: Problems) -> dict[tuple[int, int], ShapingP
 
 def _wiring(
     tf: TopologyFile, g: nx.MultiGraph, prefix: str, addr: addressing.Addressing,
-    shaping: dict[tuple[int, int], ShapingPlan | None] | None = None,
+    shaping: dict[tuple[int, int], ShapingPlan | None], ports: dict[int, str],
 ) -> tuple[list[SwitchPlan], list[VethPlan]]:
-    ports = _port_names(tf, g)
     switches = []
     for sw, model in tf.switches.items():
         sw_ports = []
@@ -278,7 +344,7 @@ def _wiring(
         ends = []
         for end in data["ends"]:
             j = _end_index(tf.links[i].endpoints, end.name)
-            shaped = (shaping or {}).get((i, j if j is not None else -1))
+            shaped = shaping.get((i, j if j is not None else -1))
             if end.is_switch:
                 ends.append(VethEnd(netns=netns_name(prefix, end.name), ifname=ports[i],
                                     mtu=_mtu(tf, i, None, end.name), shaping=shaped))
@@ -293,49 +359,65 @@ def _str_or_none(x: object) -> str | None:
     return None if x is None else str(x)
 
 
-def _hosts_file(tf: TopologyFile, addr: addressing.Addressing,
+def _hosts_file(tf: TopologyFile, texts: dict[tuple[str, str], list[tuple[int, str, str]]],
                 primaries: dict[str, dict[str, str]]) -> str:
+    """The lab's /etc/hosts, the same on every node (so it is in the plan once)."""
     lines = ["127.0.0.1\tlocalhost", "::1\tlocalhost ip6-localhost ip6-loopback"]
     domains = tf.defaults.search
-    for (node, ifname), xs in addr.addresses.items():
-        for x in xs:
+    for (node, ifname), xs in texts.items():
+        prim = primaries.get(node, {})
+        for version, ip, _ in xs:
             names = [f"{node}-{ifname}"]
-            if primaries.get(node, {}).get(str(x.version)) == str(x.ip):
+            if prim.get(str(version)) == ip:
                 names = [f"{node}.{d}" for d in domains] + [node] + names
-            lines.append(f"{x.ip}\t{' '.join(names)}")
+            lines.append(f"{ip}\t{' '.join(names)}")
     return "\n".join(lines) + "\n"
+
+
+def _resolv_conf(tf: TopologyFile, dns: list[str], search: list[str]) -> str:
+    # No per-node text here: nodes with the same settings share one file at deploy.
+    resolv = f"# netlab lab {tf.lab.name}\n"
+    resolv += "".join(f"nameserver {a}\n" for a in dns)
+    if search:
+        resolv += f"search {' '.join(search)}\n"
+    return resolv
 
 
 def _node_plans(
     tf: TopologyFile, g: nx.MultiGraph, addr: addressing.Addressing,
     routes: dict[str, list[routing.RouteEntry]], prefix: str, uplink: UplinkPlan | None,
-    p: Problems,
-) -> list[NodePlan]:
-    ports = _port_names(tf, g)
+    ports: dict[int, str],
+) -> tuple[list[NodePlan], str]:
+    """Every node's plan, and the lab's hosts file (one text for all nodes)."""
+    # Each address as text once: (version, address, CIDR); str() of an address is slow.
+    texts = {key: [(x.version, str(x.ip), str(x)) for x in xs]
+             for key, xs in addr.addresses.items()}
+    links = {name: graph.interfaces(g, name) if name in g else [] for name in tf.nodes}
     primaries: dict[str, dict[str, str]] = {}
     for name in tf.nodes:
-        ifs = [i[0] for i in graph.interfaces(g, name)] if name in g else []
+        ifs = [i[0] for i in links[name]]
         default_devs = [r.dev for r in routes[name] if r.to in ("default", "default6")]
         order = [d for d in default_devs if d in ifs] + ifs
         prim: dict[str, str] = {}
         for ifname in order:
-            for x in addr.addresses.get((name, ifname), []):
-                prim.setdefault(str(x.version), str(x.ip))
+            for version, ip, _ in texts.get((name, ifname), []):
+                prim.setdefault(str(version), ip)
         primaries[name] = prim
-    hosts = _hosts_file(tf, addr, primaries)
+    hosts = _hosts_file(tf, texts, primaries)
+    resolvs: dict[tuple[str, ...], str] = {}  # (dns..., "", search...) -> text
 
     plans = []
     for name, node in tf.nodes.items():
         v6 = addressing.node_v6(tf, name)
         ifaces = []
-        for ifname, i, own, peer in (graph.interfaces(g, name) if name in g else []):
+        for ifname, i, own, peer in links[name]:
             peer_if = ports[i] if peer.is_switch else peer.ifname
             ifaces.append(Interface(
                 name=ifname,
                 peer=Peer(node=peer.name, netns=netns_name(prefix, peer.name), ifname=peer_if),
                 mtu=_mtu(tf, i, name, None),
-                addresses=[str(x) for x in addr.addresses.get((name, ifname), [])],
-                segment=g.edges[own.name, peer.name, i]["segment"],
+                addresses=[cidr for _, _, cidr in texts.get((name, ifname), [])],
+                segment=graph.segment_id(i, (own, peer)),
             ))
         has_v6 = v6 or any(":" in a for i in ifaces for a in i.addresses)
         sysctls: dict[str, str] = {}
@@ -374,25 +456,25 @@ def _node_plans(
                     forwards.append(PortForwardPlan(proto=f.proto, port=f.port, to_addr=hp[0],
                                                     to_port=hp[1], on=f.on))
             nat = NatPlan(masquerade=masq, forward=forwards)
-        dns = tf.defaults.dns if node.dns is None else node.dns
+        dns = [str(a) for a in (tf.defaults.dns if node.dns is None else node.dns)]
         search = tf.defaults.search if node.search is None else node.search
-        # No per-node text here: nodes with the same settings share one file at deploy.
-        resolv = f"# netlab lab {tf.lab.name}\n"
-        resolv += "".join(f"nameserver {a}\n" for a in dns)
-        if search:
-            resolv += f"search {' '.join(search)}\n"
+        key = (*dns, "", *search)
+        resolv = resolvs.get(key) or resolvs.setdefault(key, _resolv_conf(tf, dns, search))
         plans.append(NodePlan(
             name=name, kind=node.kind, netns=netns_name(prefix, name), hostname=name,
             primary=primaries[name], interfaces=ifaces, routes=route_plans, sysctls=sysctls,
-            resolv_conf=resolv, hosts=hosts, nat=nat,
+            resolv_conf=resolv, nat=nat,
             nftables=_nftables(nat, node.firewall), exec=list(node.exec),
         ))
-    return plans
+    return plans, hosts
 
 
 def _nftables(nat: NatPlan | None, fw: str | None) -> str | None:
     # One text, one `nft -f`: NAT table and firewall table are loaded together, atomically.
-    parts = ([nft_ruleset(nat)] if nat else []) + ([firewall.render(fw)] if fw else [])
+    try:
+        parts = ([nft_ruleset(nat)] if nat else []) + ([firewall.render(fw)] if fw else [])
+    except firewall.UnsafeNftText:
+        return None  # a name that is no interface of the node: already an error (_check_nodes)
     return "".join(parts) or None
 
 
@@ -459,13 +541,12 @@ def _resolve_target(text: str, nodes: dict[str, NodePlan], path: str, p: Problem
     return address
 
 
-def _annotate(g: nx.MultiGraph, addr: addressing.Addressing) -> None:
+def _annotate(g: nx.MultiGraph, addr: addressing.Addressing, nodes: list[NodePlan]) -> None:
     """Put addresses on graph edges, for rendering."""
+    cidrs = {(n.name, i.name): i.addresses for n in nodes for i in n.interfaces}
     for _, _, data in g.edges(data=True):
-        data["addresses"] = {
-            e.name: [str(x) for x in addr.addresses.get((e.name, e.ifname), [])]
-            for e in data["ends"] if not e.is_switch
-        }
+        data["addresses"] = {e.name: list(cidrs.get((e.name, e.ifname), ()))
+                             for e in data["ends"] if not e.is_switch}
     for seg in addr.segments.values():
         if seg.switch is not None and seg.switch in g:
             g.nodes[seg.switch]["subnets"] = [str(n) for _, n in sorted(seg.subnet.items())]

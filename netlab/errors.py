@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import re
+import sys
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Literal
@@ -76,6 +77,29 @@ class NamespaceGone(NetlabError, FileNotFoundError):
     """A lab's namespace is missing (lab destroyed, half-deployed, or removed by hand).
 
     Still a FileNotFoundError, for code that treats a missing namespace as a state."""
+
+
+def namespace_gone(path: str, kind: str = "network", node: str | None = None) -> NamespaceGone:
+    """The one message for a namespace that is not there when netlab would enter it (exec,
+    shell, Lab.exec, the plan's exec commands, probes, status): nothing runs instead, and
+    above all nothing runs in the host's own namespace."""
+    who = f"node {node}: " if node else ""
+    return NamespaceGone(
+        f"{who}{kind} namespace {path} is missing (the lab was destroyed, is half-deployed,"
+        " or the namespace was removed by hand); nothing was run, netlab never falls back"
+        " to the host's namespaces (see `netlab status`; `netlab deploy --force` rebuilds)")
+
+
+_said_interrupted = False
+
+
+def report_interrupted(once: bool = False) -> None:
+    """Say "interrupted" on stderr: Ctrl-C, SIGTERM or SIGHUP ended the command (with
+    `once`, only if nothing said it yet: the CLI's last word after a verb's own)."""
+    global _said_interrupted
+    if not (once and _said_interrupted):
+        print("interrupted", file=sys.stderr, flush=True)
+    _said_interrupted = True
 
 
 def require_root(verb: str) -> None:

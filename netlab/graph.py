@@ -15,6 +15,10 @@ from netlab.errors import Problems, did_you_mean, toml_key
 from netlab.model import TopologyFile
 from netlab.names import ifname_problem, node_name_problem
 
+# A Linux bridge numbers its ports 1..1023 (BR_MAX_PORTS is 1024; 0 is reserved): adding
+# one more fails, after every namespace is built, with "Exchange full" (EXFULL).
+BRIDGE_MAX_PORTS = 1023
+
 
 @dataclass(frozen=True)
 class End:
@@ -42,6 +46,9 @@ def build(tf: TopologyFile, problems: Problems) -> nx.MultiGraph:
     # node is not also warned about as "disconnected".
     named: set[str] = set()
     g.graph["named"] = named
+    # name -> (ifname, link index, own end, peer end) in link order: see interfaces().
+    index: dict[str, list[tuple[str, int, End, End]]] = {}
+    g.graph["interfaces"] = index
     for name, node in tf.nodes.items():
         if (why := node_name_problem(name)) is not None:
             problems.error(f"nodes.{toml_key(name)}", why, "rename the node, e.g. 'pc1' or 'gw'")
@@ -141,11 +148,23 @@ def build(tf: TopologyFile, problems: Problems) -> nx.MultiGraph:
             ends=(a, b),
             segment=segment_id(i, (a, b)),
         )
+        index.setdefault(a.name, []).append((a.ifname, i, a, b))  # type: ignore[arg-type]
+        index.setdefault(b.name, []).append((b.ifname, i, b, a))  # type: ignore[arg-type]
     for name in tf.switches:
-        if g.nodes.get(name, {}).get("kind") == "switch" and g.degree(name) == 0 \
-                and name not in named:
+        if g.nodes.get(name, {}).get("kind") != "switch":
+            continue
+        ports = g.degree(name)
+        if ports == 0 and name not in named:
             problems.warning(f"switches.{toml_key(name)}", f"switch {name!r} has no links",
                              f'link a node to it: endpoints = ["NODE", "{name}"], or remove it')
+        elif ports > BRIDGE_MAX_PORTS:
+            problems.error(
+                f"switches.{toml_key(name)}",
+                f"switch {name!r} has {ports} links, but a Linux bridge takes at most"
+                f" {BRIDGE_MAX_PORTS} ports (deploy would fail with 'Exchange full')",
+                f"split the hosts over several switches of at most {BRIDGE_MAX_PORTS} links"
+                ' each, joined by a router (a node with kind = "router" linked to each)',
+            )
     return g
 
 
@@ -156,14 +175,6 @@ def _one_of(names: list[str], limit: int = 12) -> str:
 
 
 def interfaces(g: nx.MultiGraph, node: str) -> list[tuple[str, int, End, End]]:
-    """(ifname, link index, own end, peer end) of a node, in link order."""
-    out = []
-    # g.adj, not g.edges(node): no view object per call (this runs once per node).
-    for keyed in g.adj[node].values():
-        for data in keyed.values():
-            a, b = data["ends"]
-            if a.name == b.name:
-                continue
-            own, peer = (a, b) if a.name == node else (b, a)
-            out.append((own.ifname, data["link"], own, peer))
-    return sorted(out, key=lambda t: t[1])
+    """(ifname, link index, own end, peer end) of a node, in link order. Indexed by build:
+    walking networkx's adjacency views and sorting, for each node, was slow at 1000s."""
+    return list(g.graph["interfaces"].get(node, ()))

@@ -32,6 +32,10 @@ if TYPE_CHECKING:
 
 class Lab:
     def __init__(self, plan: Plan):
+        from netlab.names import check_lab_name
+
+        # A Plan may be built by hand: its name becomes paths, so it is checked here too.
+        check_lab_name(plan.lab, "Plan.lab")
         self.plan = plan
 
     @property

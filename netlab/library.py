@@ -2,11 +2,13 @@
 
 In a source checkout (and an editable install) they are read where they are, at the repo
 root next to netlab/; a wheel installs them under <prefix>/share/netlab/ (pyproject's
-data-files). `resolve` lets every verb take a bundled lab's name where it takes a path.
+data-files). `resolve` lets a verb take a bundled lab's name where it takes a path, and
+says which is which.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 import tomllib
 from dataclasses import dataclass
@@ -76,13 +78,33 @@ def find(name: str) -> BundledLab:
                      f" (bundled labs: {choices}; `netlab labs` lists them)")
 
 
+def is_path(text: str) -> bool:
+    """Whether a topology argument names a file: it contains '/' or ends in '.toml'.
+    Anything else is a bundled lab's name (see `resolve`)."""
+    return "/" in text or text.endswith(".toml")
+
+
 def resolve(name_or_path: str | Path) -> Path:
-    """A topology path from what a person typed: an existing file, or a bundled lab's name."""
-    path = Path(name_or_path)
-    if path.is_file():
-        return path
-    text = str(name_or_path)
-    if "/" in text or path.suffix or path.exists():
-        raise UsageError(f"{text}: no such topology file (a bundled lab's name has no"
-                         " '/' or '.toml'; `netlab labs` lists them)")
-    return find(text).path
+    """The topology file meant by what a person typed: a bundled lab's name, or a path.
+
+    The rule: text with a '/' or ending in '.toml' is a path (`./natgw`, `labs/x.toml`,
+    `natgw.toml`); anything else is a bundled lab's name, never a file that happens to be
+    in the current directory (as root, that file could be anyone's). A Path object is
+    always a path: code chose it. The file itself is read, and checked, by the loader.
+    """
+    if isinstance(name_or_path, Path):
+        path = name_or_path
+    elif is_path(name_or_path):
+        path = Path(name_or_path)
+    else:
+        try:
+            return find(name_or_path).path
+        except UsageError as e:
+            if os.path.lexists(name_or_path):  # a file of that name is here: say how
+                raise UsageError(f"{e} (to use the file {name_or_path!r} here, give it as"
+                                 f" a path: ./{name_or_path})") from None
+            raise
+    if not os.path.lexists(path):
+        raise UsageError(f"{path}: no such topology file (a bundled lab's name has no '/'"
+                         " and does not end in '.toml'; `netlab labs` lists them)")
+    return path

@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from netlab.firewall import ifname_literal
 from netlab.plan import ShapingPlan
 
 # tbf's rate field is 32-bit bytes per second; above that the kernel needs RATE64.
@@ -266,7 +267,8 @@ def loss_threshold(pct: float) -> int:
 
 
 def loss_chain(ifname: str) -> str:
-    # A prefix keeps interface names clear of nft keywords; names are checked [a-z0-9_-].
+    # A prefix keeps interface names clear of nft keywords; the name is checked first.
+    ifname_literal(ifname)
     return f"loss-{ifname}"
 
 
@@ -282,7 +284,8 @@ def loss_ruleset(ifname: str, pct: float | None) -> str:
     lines = [
         f"table netdev {LOSS_TABLE} {{",
         f"\tchain {chain} {{",
-        f'\t\ttype filter hook ingress device "{ifname}" priority 0; policy accept;',
+        f"\t\ttype filter hook ingress device {ifname_literal(ifname)} priority 0;"
+        " policy accept;",
         "\t}",
         "}",
     ]

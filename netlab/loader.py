@@ -8,7 +8,10 @@ what is wrong in plain words, and how to fix it.
 from __future__ import annotations
 
 import copy
+import os
+import pwd
 import re
+import stat
 import tomllib
 import types
 import typing
@@ -38,6 +41,8 @@ _EXPECTED = {
 # key, these are noise from the other branches.
 _GENERIC = set(_EXPECTED) | {"literal_error", "is_instance_of"}
 _TOML_POS = re.compile(r"^(.*) \(at line (\d+), column (\d+)\)$")
+MAX_BYTES = 1 << 20  # 1 MiB: a 1000-node lab is ~60 KiB
+MAX_DEPTH = 100  # levels of tables and arrays inside each other; real labs use < 10
 
 
 def _unwrap(tp: Any) -> Any:
@@ -257,9 +262,15 @@ def parse_lenient(text: str, file: str) -> tuple[TopologyFile | None, list[Probl
     other structural problem leaves no model to check further.
     """
     try:
-        raw = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as e:
-        return None, [_toml_problem(e)]
+        return _parse_lenient(text)
+    except RecursionError:  # a backstop: the depth checks come first
+        return None, [_TOO_DEEP]
+
+
+def _parse_lenient(text: str) -> tuple[TopologyFile | None, list[Problem]]:
+    raw, problem = _table(text)
+    if raw is None:
+        return None, [problem] if problem else []
     try:
         return TopologyFile.model_validate(raw), []
     except ValidationError as e:
@@ -276,6 +287,78 @@ def parse_lenient(text: str, file: str) -> tuple[TopologyFile | None, list[Probl
         return TopologyFile.model_validate(salvaged), problems
     except (ValidationError, KeyError, IndexError, TypeError):
         return None, problems
+
+
+# Strings and comments, whose brackets do not nest, and the brackets that do.
+_TOKENS = re.compile(r"""
+    \"{3}(?:[^\\]|\\.)*?\"{3,5}   # multi-line basic string
+  | '{3}.*?'{3,5}                 # multi-line literal string
+  | "(?:[^"\\\n]|\\.)*"?          # basic string (unterminated: to the line's end)
+  | '[^'\n]*'?                    # literal string
+  | \#[^\n]*                      # comment
+  | [\[\]{}]
+""", re.X | re.S)
+_FLATTEN = ("a topology needs only a few levels (e.g. nodes.NAME.nat.forward); remove the"
+            " extra nesting")
+
+
+_TOO_DEEP = Problem("", "nested too deeply to read (tables and arrays inside each other)",
+                    _FLATTEN)
+
+
+def _table(text: str) -> tuple[dict[str, Any] | None, Problem | None]:
+    """The TOML text as a table, or None and why not (syntax, nesting)."""
+    if (line := _too_deep(text)) is not None:  # tomllib recurses: check before it runs
+        return None, Problem("", f"nested more than {MAX_DEPTH} levels deep at line {line}"
+                             " (arrays and inline tables inside each other)", _FLATTEN)
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        return None, _toml_problem(e)
+    if (loc := _deepest(raw)) is not None:  # dotted keys nest without brackets
+        return None, Problem(key_path(loc[:3]), f"nested more than {MAX_DEPTH} levels deep"
+                             " (tables and arrays inside each other)", _FLATTEN)
+    return raw, None
+
+
+def read_table(path: str | Path) -> dict[str, Any]:
+    """A topology file as a plain TOML table, not validated: for reading a key or two of a
+    file that may be broken (`netlab destroy FILE` wants only its lab name). The file is
+    read and checked as `read_text` does; TopologyError if it is not TOML."""
+    text = read_text(path)
+    try:
+        raw, problem = _table(text)
+    except RecursionError:
+        raw, problem = None, _TOO_DEEP
+    if raw is None:
+        raise TopologyError(str(path), [problem] if problem else [])
+    return raw
+
+
+def _too_deep(text: str) -> int | None:
+    """The line where brackets ([ and {) nest more than MAX_DEPTH deep, or None."""
+    depth = 0
+    for m in _TOKENS.finditer(text):
+        c = m.group()
+        if c == "[" or c == "{":
+            depth += 1
+            if depth > MAX_DEPTH:
+                return text.count("\n", 0, m.start()) + 1
+        elif c == "]" or c == "}":
+            depth = max(depth - 1, 0)
+    return None
+
+
+def _deepest(raw: dict[str, Any]) -> tuple[str | int, ...] | None:
+    """The key path of a value nested more than MAX_DEPTH deep, or None (no recursion)."""
+    stack: list[tuple[Any, tuple[str | int, ...]]] = [(raw, ())]
+    while stack:
+        value, loc = stack.pop()
+        if len(loc) > MAX_DEPTH:
+            return loc
+        items = value.items() if isinstance(value, dict) else enumerate(value)
+        stack.extend((v, (*loc, k)) for k, v in items if isinstance(v, dict | list))
+    return None
 
 
 def merge(early: list[Problem], later: list[Problem]) -> list[Problem]:
@@ -305,13 +388,123 @@ def parse(text: str, file: str) -> TopologyFile:
     return model
 
 
+# --- reading the file -------------------------------------------------------------------
+
 def read_text(path: str | Path) -> str:
+    """The text of a topology file: the one place netlab reads one, so that every verb
+    refuses the same things (exit 2, the file named, the reason and the fix): anything
+    but a regular file (a FIFO would hang, /dev/zero never ends), more than MAX_BYTES,
+    text that is not UTF-8, and, when running as root, a file that a user other than
+    root and the one who ran netlab (sudo's SUDO_UID) could have written or replaced.
+    """
+    file = str(path)
     try:
-        return Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as e:
-        why = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
-        raise TopologyError(str(path), [Problem("", f"cannot read the file: {why}",
-                                                "check the path")]) from None
+        # stat first, so that a device or FIFO is not even opened; then the opened file
+        # is checked again (fstat): it may have been swapped in between.
+        _check_kind(file, os.stat(path).st_mode)
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+    except OSError as e:
+        raise _unreadable(file, e) from None
+    try:
+        st = os.fstat(fd)
+        _check_kind(file, st.st_mode)
+        if os.geteuid() == 0:
+            _check_trusted(file, fd, st)
+        data = b""
+        if st.st_size <= MAX_BYTES:
+            while len(data) <= MAX_BYTES and (chunk := os.read(fd, MAX_BYTES + 1 - len(data))):
+                data += chunk
+        if st.st_size > MAX_BYTES or len(data) > MAX_BYTES:
+            raise _refused(file, f"the file is larger than {MAX_BYTES >> 20} MiB, far more"
+                           " than any topology needs",
+                           "check that this is the topology file you meant")
+    except OSError as e:
+        raise _unreadable(file, e) from None
+    finally:
+        os.close(fd)
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise _refused(file, f"cannot read the file: {e}", "save it as UTF-8 text") from None
+
+
+_KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO (named pipe)"),
+          (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+          (stat.S_ISSOCK, "a socket"))
+
+
+def _check_kind(file: str, mode: int) -> None:
+    if not stat.S_ISREG(mode):
+        kind = next((name for test, name in _KINDS if test(mode)), "not a regular file")
+        raise _refused(file, f"cannot read the file: it is {kind}, not a regular file",
+                       "give the path of a topology file (a .toml file)")
+
+
+def _refused(file: str, message: str, fix: str) -> TopologyError:
+    return TopologyError(file, [Problem("", message, fix)])
+
+
+def _unreadable(file: str, e: OSError) -> TopologyError:
+    return _refused(file, f"cannot read the file: {e.strerror or e}", "check the path")
+
+
+def _invoker() -> tuple[int, int]:
+    """The user (uid, gid) who ran netlab: sudo's SUDO_UID/SUDO_GID, else the real ids."""
+    ids = []
+    for var, real in (("SUDO_UID", os.getuid()), ("SUDO_GID", os.getgid())):
+        text = os.environ.get(var, "")
+        ids.append(int(text) if text.isdigit() else real)
+    return ids[0], ids[1]
+
+
+def _who(uid: int) -> str:
+    try:
+        return f"{pwd.getpwuid(uid).pw_name} (uid {uid})"
+    except KeyError:
+        return f"uid {uid}"
+
+
+def _check_trusted(file: str, fd: int, st: os.stat_result) -> None:
+    """As root, a topology's `exec` commands run as root: refuse a file that anyone but
+    root and the invoking user could have written, or could swap for another file (its
+    directory, or any directory above it, writable by others without the sticky bit
+    /tmp has, or owned by someone else)."""
+    uid, gid = _invoker()
+    users, groups = {0, uid}, {0, gid}
+    you = "root" if uid == 0 else f"root or you ({_who(uid)})"
+    mine = f"copy it into a directory of yours (cp {file} ~/) and use the copy"
+
+    def others_can_write(s: os.stat_result) -> bool:
+        return bool(s.st_mode & stat.S_IWOTH
+                    or (s.st_mode & stat.S_IWGRP and s.st_gid not in groups))
+
+    if st.st_uid not in users:
+        raise _refused(file, f"not read as root: the file is owned by {_who(st.st_uid)},"
+                       f" not by {you}", "check what it does (its `exec` commands would run"
+                       f" as root), then {mine}")
+    if others_can_write(st):
+        raise _refused(file, "not read as root: other users can write the file (mode"
+                       f" {stat.S_IMODE(st.st_mode):04o})", f"chmod go-w {file}")
+    # Every directory above the file, as opened (/proc/self/fd names the real file, after
+    # any symbolic link) and as named (a link lives in the directory that holds it).
+    try:
+        real = os.readlink(f"/proc/self/fd/{fd}")
+    except OSError:  # no /proc
+        real = os.path.realpath(file)
+    seen: set[str] = set()
+    for start in (real, os.path.abspath(file)):
+        d = os.path.dirname(start)
+        while d not in seen:
+            seen.add(d)
+            ds = os.stat(d)
+            if ds.st_uid not in users:
+                raise _refused(file, f"not read as root: the directory {d} is owned by"
+                               f" {_who(ds.st_uid)}, who could replace the file", mine)
+            if others_can_write(ds) and not ds.st_mode & stat.S_ISVTX:
+                raise _refused(file, f"not read as root: other users can write the"
+                               f" directory {d} (mode {stat.S_IMODE(ds.st_mode):04o}) and"
+                               f" could replace the file", f"chmod go-w {d}, or {mine}")
+            d = os.path.dirname(d)
 
 
 def read(path: str | Path) -> TopologyFile:

@@ -186,7 +186,7 @@ class Node(_Strict):
         description="nftables rules of this node: the body of a table (chains, sets), loaded "
         "atomically into netlab's own table 'inet netlab_fw' in the node's namespace.",
         examples=['chain input { type filter hook input priority filter; policy drop; '
-                  'ct state established,related accept; tcp dport 80 accept }'],
+                  'ct state established,related accept; tcp dport 80 accept; }'],
     )
     exec: list[str] = Field(
         default_factory=list,
@@ -284,16 +284,34 @@ class Expect(_Strict):
     timeout: float = Field(1.0, gt=0, le=30, description="Seconds to wait for an answer.")
 
 
+# The uplink's subnet is routed on the host: it must be small, and private or shared
+# address space, so that it never hides a real network (compiler.py checks, deploy checks
+# the host's own routes and addresses).
+UPLINK_PRIVATE = tuple(ipaddress.IPv4Network(n) for n in (
+    "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10"))
+UPLINK_DEFAULT_RANGE = UPLINK_PRIVATE[3]
+UPLINK_PREFIX_MIN, UPLINK_PREFIX_MAX = 28, 30  # a /30 holds the two addresses; /28 at most
+
+
 class Uplink(_Strict):
     node: str = Field(description="Node connected to the host's root namespace.")
     ifname: str = Field("uplink", description="Interface name on the node's side.")
     subnet: Subnet4 | None = Field(
         None,
-        description="/30 between host and node; else one derived from the lab name "
-        "inside 100.64.0.0/10.",
+        description=f"Subnet between host and node: a /{UPLINK_PREFIX_MAX} (at most a"
+        f" /{UPLINK_PREFIX_MIN}) inside "
+        + ", ".join(str(n) for n in UPLINK_PRIVATE)
+        + ", used by no route or address of the host; else a"
+        f" /{UPLINK_PREFIX_MAX} derived from the lab name inside {UPLINK_DEFAULT_RANGE}.",
     )
     masquerade: bool = Field(
         True, description="Masquerade lab traffic leaving the host (in a netlab-owned table)."
+    )
+    isolated: bool = Field(
+        True,
+        description="Drop traffic between this lab and other labs' uplinks through the host;"
+        " two labs reach each other only if both set false.",
+        examples=[False],
     )
 
 

@@ -1,22 +1,30 @@
-"""Rules for names that come from topology files.
+"""Rules for names that come from topology files, the command line, the API and state.
 
 Names become netns names, file names under /etc/netns and /run/netlab, and interface
-names, so they are checked here once, before anything touches the system.
+names, so they are checked here once, before anything touches the system. Every check
+matches the whole string (`fullmatch`: "abc\\n" is refused, which `re.match` with `$`
+let through).
 """
 
 from __future__ import annotations
 
 import re
 
+from netlab.errors import UsageError
+
 LAB_NAME_MAX = 12
 NODE_NAME_MAX = 15
 IFNAME_MAX = 15  # IFNAMSIZ - 1
+# A namespace is named "<prefix>-<node>" (or bare "<node>"); the prefix is a lab name.
+NETNS_NAME_MAX = LAB_NAME_MAX + 1 + NODE_NAME_MAX
 
-_LAB_RE = re.compile(r"^[a-z][a-z0-9-]*$")
-_NODE_RE = re.compile(r"^[a-z][a-z0-9-]*$")
-_IFNAME_RE = re.compile(r"^[a-z][a-z0-9_-]*$")
+_NAME_RE = re.compile(r"[a-z][a-z0-9-]*")  # lab, prefix, node, switch, netns
+_IFNAME_RE = re.compile(r"[a-z][a-z0-9_-]*")
+_SYSCTL_KEY_RE = re.compile(r"net(\.[A-Za-z0-9_-]+)+")
 RESERVED_IFNAMES = frozenset({"lo", "all", "default"})
 
+LAB_NAME_RULE = (f"1 to {LAB_NAME_MAX} lowercase letters, digits and '-', starting with a"
+                 " letter, e.g. natgw")
 
 _ALLOWED = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-")
 
@@ -35,34 +43,38 @@ def _charset_problem(kind: str, name: str, pattern: str, allowed: frozenset[str]
     return f"{what}; it may only contain {pattern} (it becomes a namespace, file or interface name)"
 
 
-def lab_name_problem(name: str) -> str | None:
+def _name_problem(kind: str, name: object, limit: int) -> str | None:
+    if not isinstance(name, str):
+        return f"{kind} is not a string ({type(name).__name__})"
+    if not name:
+        return f"{kind} is empty"
+    if len(name) > limit:
+        return f"{kind} {name!r} is {len(name)} characters; at most {limit} are allowed"
+    if not _NAME_RE.fullmatch(name) or name.endswith("-"):
+        return _charset_problem(kind, name, "lowercase letters, digits and '-', starting with a"
+                                " letter")
+    return None
+
+
+def lab_name_problem(name: object) -> str | None:
     """Why `name` cannot be a lab name (or a netns prefix), or None if it can."""
-    if not name:
-        return "lab name is empty"
-    if len(name) > LAB_NAME_MAX:
-        return f"lab name {name!r} is {len(name)} characters; at most {LAB_NAME_MAX} are allowed"
-    if not _LAB_RE.match(name) or name.endswith("-"):
-        return _charset_problem(
-            "lab name", name, "lowercase letters, digits and '-', starting with a letter"
-        )
-    return None
+    return _name_problem("lab name", name, LAB_NAME_MAX)
 
 
-def node_name_problem(name: str) -> str | None:
+def node_name_problem(name: object) -> str | None:
     """Why `name` cannot name a node or switch, or None if it can."""
-    if not name:
-        return "name is empty"
-    if len(name) > NODE_NAME_MAX:
-        return f"name {name!r} is {len(name)} characters; at most {NODE_NAME_MAX} are allowed"
-    if not _NODE_RE.match(name) or name.endswith("-"):
-        return _charset_problem(
-            "name", name, "lowercase letters, digits and '-', starting with a letter"
-        )
-    return None
+    return _name_problem("name", name, NODE_NAME_MAX)
 
 
-def ifname_problem(name: str) -> str | None:
+def netns_name_problem(name: object) -> str | None:
+    """Why `name` cannot be a lab's namespace name ("<prefix>-<node>" or "<node>")."""
+    return _name_problem("namespace name", name, NETNS_NAME_MAX)
+
+
+def ifname_problem(name: object) -> str | None:
     """Why `name` cannot be an interface name, or None if it can."""
+    if not isinstance(name, str):
+        return f"interface name is not a string ({type(name).__name__})"
     if not name:
         return "interface name is empty"
     if len(name) > IFNAME_MAX:
@@ -70,7 +82,7 @@ def ifname_problem(name: str) -> str | None:
             f"interface name {name!r} is {len(name)} characters;"
             f" Linux allows at most {IFNAME_MAX}"
         )
-    if not _IFNAME_RE.match(name):
+    if not _IFNAME_RE.fullmatch(name):
         return _charset_problem(
             "interface name", name,
             "lowercase letters, digits, '_' and '-', starting with a letter", _ALLOWED | {"_"},
@@ -78,3 +90,23 @@ def ifname_problem(name: str) -> str | None:
     if name in RESERVED_IFNAMES:
         return f"interface name {name!r} is reserved by Linux"
     return None
+
+
+def sysctl_key_problem(key: object) -> str | None:
+    """Why `key` cannot be a net.* sysctl netlab writes (it becomes a /proc/sys path)."""
+    if not isinstance(key, str) or not _SYSCTL_KEY_RE.fullmatch(key) or len(key) > 200:
+        return f"sysctl key {key!r} is not of the form net.a.b (letters, digits, '_', '-')"
+    return None
+
+
+def check_lab_name(name: object, where: str = "") -> str:
+    """`name` if it is a valid lab name; else a UsageError (exit 2) saying what is wrong
+    and what a lab name looks like. `where` says where the name came from (e.g. a file's
+    lab.name). Every entry point that takes a lab name goes through here (directly, or
+    through netlab.state.lab_dir/resolve_lab/read_plan) before anything is read or removed."""
+    why = lab_name_problem(name)
+    if why is None:
+        return name  # type: ignore[return-value]
+    lead = f"{where}: " if where else ""
+    raise UsageError(f"{lead}{why}. A lab name is {LAB_NAME_RULE}")
+

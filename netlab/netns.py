@@ -2,21 +2,32 @@
 
 setns(2) changes only the calling thread, so a thread can step into a lab namespace,
 open sockets or /proc/sys files there (they stay bound to that namespace), and step back.
+
+A namespace is entered through a file descriptor: `open_ns` opens the pinned file (never
+through a symlink) and checks that a namespace of the wanted kind is mounted there, else
+raises the one NamespaceGone message (netlab.errors.namespace_gone). Once open, the
+descriptor holds the namespace: it cannot be freed, so it cannot be swapped for another
+between the check and setns. A missing namespace is never skipped, so nothing ever runs in
+the host's namespace in its place.
 """
 
 from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import errno
+import fcntl
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from netlab.errors import NamespaceGone
+from netlab.errors import namespace_gone
 
 NETNS_RUN_DIR = "/run/netns"
 CLONE_NEWUTS = 0x04000000
 CLONE_NEWNET = 0x40000000
+NS_GET_NSTYPE = 0xB703  # _IO(0xb7, 0x3): the CLONE_NEW* kind of an nsfs file
+_KINDS = {CLONE_NEWNET: ("net", "network"), CLONE_NEWUTS: ("uts", "UTS")}
 
 _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
 
@@ -39,25 +50,68 @@ def netns_path(name: str) -> str:
     return os.path.join(NETNS_RUN_DIR, name)
 
 
-@contextmanager
-def entered(name_or_path: str, nstype: int = CLONE_NEWNET) -> Iterator[None]:
-    """Run the body with this thread inside the named netns (or the ns file at a path)."""
-    path = name_or_path if name_or_path.startswith("/") else netns_path(name_or_path)
-    kind = "net" if nstype == CLONE_NEWNET else "uts"
-    own = os.open(f"/proc/thread-self/ns/{kind}", os.O_RDONLY | os.O_CLOEXEC)
+_NSFS_DEV: int | None = None
+
+
+def is_nsfs(st: os.stat_result) -> bool:
+    """Whether a stat result is a namespace file (every nsfs inode lives on the one nsfs
+    superblock: recognised by its device)."""
+    global _NSFS_DEV
+    if _NSFS_DEV is None:
+        _NSFS_DEV = os.stat("/proc/self/ns/net").st_dev
+    return st.st_dev == _NSFS_DEV
+
+
+def ns_type(fd: int) -> int | None:
+    """The CLONE_NEW* kind of the namespace open as `fd`, or None if it is not one."""
     try:
-        try:
-            target = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-        except FileNotFoundError:
-            raise NamespaceGone(f"namespace {path} does not exist (is the lab deployed?"
-                                " see `netlab list` and `netlab status`)") from None
-        try:
-            setns(target, nstype)
-        finally:
-            os.close(target)
+        if not is_nsfs(os.fstat(fd)):
+            return None
+        return fcntl.ioctl(fd, NS_GET_NSTYPE)
+    except OSError:
+        return None
+
+
+def open_ns(path: str, nstype: int = CLONE_NEWNET, node: str | None = None) -> int:
+    """An O_CLOEXEC descriptor of the namespace of kind `nstype` pinned at `path`, or
+    NamespaceGone. A symlink is never followed (except /proc/<...>/ns/* links, which are
+    the kernel's own): a pin is a file netlab made, not a link someone put in its place."""
+    flags = os.O_RDONLY | os.O_CLOEXEC | (0 if path.startswith("/proc/") else os.O_NOFOLLOW)
+    kind = _KINDS[nstype][1]
+    try:
+        fd = os.open(path, flags | os.O_NONBLOCK)
+    except OSError as e:
+        if e.errno in (errno.ENOENT, errno.ENOTDIR, errno.ELOOP):
+            raise namespace_gone(path, kind, node) from None
+        raise
+    if ns_type(fd) != nstype:  # e.g. an empty placeholder file with nothing mounted on it
+        os.close(fd)
+        raise namespace_gone(path, kind, node)
+    return fd
+
+
+@contextmanager
+def entered_fd(fd: int, nstype: int = CLONE_NEWNET) -> Iterator[None]:
+    """Run the body with this thread inside the namespace open as `fd`."""
+    own = os.open(f"/proc/thread-self/ns/{_KINDS[nstype][0]}", os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        setns(fd, nstype)
         try:
             yield
         finally:
             setns(own, nstype)
     finally:
         os.close(own)
+
+
+@contextmanager
+def entered(name_or_path: str, nstype: int = CLONE_NEWNET) -> Iterator[None]:
+    """Run the body with this thread inside the named netns (or the ns file at a path);
+    NamespaceGone if there is none."""
+    path = name_or_path if name_or_path.startswith("/") else netns_path(name_or_path)
+    target = open_ns(path, nstype)
+    try:
+        with entered_fd(target, nstype):
+            yield
+    finally:
+        os.close(target)

@@ -2,15 +2,24 @@
 
 `netlab plan --json` prints it and the backend applies exactly it; its JSON form is a
 documented contract (docs/plan.md). Bump PLAN_FORMAT on incompatible changes.
+
+Format 2 holds what every node shares (the hosts file) once, at lab level, so that the
+plan grows linearly with the lab (format 1 repeated it in every node: N^2).
 """
 
 from __future__ import annotations
 
-from typing import Literal
+import json
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-PLAN_FORMAT = 1
+from netlab.errors import NetlabError
+
+PLAN_FORMAT = 2
+# Saved plans of these formats are still read (converted on reading): a lab deployed by
+# an older netlab can be inspected and destroyed by this one.
+READABLE_FORMATS = (1, PLAN_FORMAT)
 
 
 class _Value(BaseModel):
@@ -63,7 +72,6 @@ class NodePlan(_Value):
     routes: list[RoutePlan]
     sysctls: dict[str, str]
     resolv_conf: str
-    hosts: str
     nat: NatPlan | None = None
     nftables: str | None = Field(None, description="nft ruleset loaded atomically, or null.")
     exec: list[str] = Field(default_factory=list)
@@ -116,6 +124,7 @@ class UplinkPlan(_Value):
     host_address: str
     node_address: str
     masquerade: bool
+    isolated: bool = Field(True, description="Traffic from other labs' uplinks is dropped.")
 
 
 class ExpectPlan(_Value):
@@ -133,12 +142,17 @@ class ExpectPlan(_Value):
     timeout: float
 
 
+class PlanFormatError(NetlabError):
+    """A saved plan this netlab cannot read (written by a newer netlab, or damaged)."""
+
+
 class Plan(_Value):
-    format: int = PLAN_FORMAT
+    format: Literal[2] = PLAN_FORMAT
     lab: str
     description: str
     prefix: str
     source: str = Field(description="Path of the topology file the plan was compiled from.")
+    hosts: str = Field(description="Text of every node's /etc/hosts (the same for all).")
     nodes: list[NodePlan]
     switches: list[SwitchPlan]
     veths: list[VethPlan]
@@ -160,4 +174,40 @@ class Plan(_Value):
 
     @classmethod
     def from_json(cls, text: str) -> Plan:
-        return cls.model_validate_json(text)
+        """Read a plan; a format-1 plan (older netlab) is converted to this format."""
+        try:
+            return cls.model_validate_json(text)
+        except ValidationError:
+            raw = json.loads(text)  # not JSON at all: ValueError, as before
+            fmt = raw.get("format") if isinstance(raw, dict) else None
+            if fmt == PLAN_FORMAT:
+                raise  # damaged: pydantic's message says where
+            if fmt == 1:
+                try:
+                    return cls.model_validate(_from_format_1(raw))
+                except (ValueError, LookupError, TypeError, AttributeError):
+                    pass  # damaged as well
+            raise PlanFormatError(_unreadable(raw, fmt)) from None
+
+
+def _from_format_1(raw: dict[str, Any]) -> dict[str, Any]:
+    """Format 1 carried the lab's hosts file in every node (the same text in each)."""
+    nodes = [dict(n) for n in raw["nodes"]]
+    texts = {n.pop("hosts") for n in nodes}
+    if len(texts) > 1:
+        raise ValueError("nodes with different hosts files")
+    default = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
+    return {**raw, "format": PLAN_FORMAT, "hosts": texts.pop() if texts else default,
+            "nodes": nodes}
+
+
+def _unreadable(raw: object, fmt: object) -> str:
+    lab = raw.get("lab") if isinstance(raw, dict) else None
+    lab = lab if isinstance(lab, str) else "LAB"
+    if fmt in READABLE_FORMATS:
+        what = f"is damaged (format {fmt})"
+    else:
+        what = (f"has format {fmt!r}" if fmt is not None else "has no format number") + \
+            f", which this netlab cannot read (it reads {', '.join(map(str, READABLE_FORMATS))})"
+    return (f"the saved plan of lab {lab!r} {what}; destroy the lab (`netlab destroy {lab}`"
+            " reads any plan) and deploy it again")

@@ -2,38 +2,55 @@
 
 from __future__ import annotations
 
+import ipaddress
+
 import networkx as nx
 
-from netlab.plan import NatPlan, Plan
+from netlab.firewall import UnsafeNftText, ifname_literal
+from netlab.plan import NatPlan, Plan, PortForwardPlan
 
 NFT_TABLE = "netlab"
 
 
 def nft_ruleset(nat: NatPlan) -> str:
-    """The node's NAT ruleset, loaded atomically by `nft -f` into a table netlab owns."""
+    """The node's NAT ruleset, loaded atomically into a table netlab owns. Every value is
+    checked before it is written (names as interface names, numbers as numbers), so that
+    a plan, wherever it came from, cannot write other nft text."""
     lines = [f"table ip {NFT_TABLE} {{"]
     if nat.forward:
+        rules = [(f"iifname {ifname_literal(f.on)} " if f.on else "", _dnat(f))
+                 for f in nat.forward]
         lines.append("\tchain prerouting {")
         lines.append("\t\ttype nat hook prerouting priority dstnat; policy accept;")
-        for f in nat.forward:
-            on = f'iifname "{f.on}" ' if f.on else ""
-            lines.append(f"\t\t{on}{f.proto} dport {f.port} dnat to {f.to_addr}:{f.to_port}")
+        lines += [f"\t\t{on}{dnat}" for on, dnat in rules]
         lines.append("\t}")
         # Hosts inside reach the forward through the router's own addresses too.
         lines.append("\tchain output {")
         lines.append("\t\ttype nat hook output priority -100; policy accept;")
-        for f in nat.forward:
-            lines.append(f"\t\tfib daddr type local {f.proto} dport {f.port}"
-                         f" dnat to {f.to_addr}:{f.to_port}")
+        lines += [f"\t\tfib daddr type local {dnat}" for _, dnat in rules]
         lines.append("\t}")
     if nat.masquerade:
         lines.append("\tchain postrouting {")
         lines.append("\t\ttype nat hook postrouting priority srcnat; policy accept;")
         for ifname in nat.masquerade:
-            lines.append(f'\t\toifname "{ifname}" masquerade')
+            lines.append(f"\t\toifname {ifname_literal(ifname)} masquerade")
         lines.append("\t}")
     lines.append("}")
     return "\n".join(lines) + "\n"
+
+
+def _dnat(f: PortForwardPlan) -> str:
+    """'tcp dport 80 dnat to 10.0.0.10:8080', each value checked."""
+    ports = (f.port, f.to_port)
+    if f.proto not in ("tcp", "udp") or not all(
+            type(p) is int and 1 <= p <= 65535 for p in ports):
+        raise UnsafeNftText(f"refused port forward {f.proto!r} {ports!r}: not tcp/udp ports")
+    try:
+        to = ipaddress.IPv4Address(f.to_addr)
+    except ValueError:
+        raise UnsafeNftText(f"refused port forward to {f.to_addr!r}: not an IPv4 address")\
+            from None
+    return f"{f.proto} dport {f.port} dnat to {to}:{f.to_port}"
 
 
 def _shaping_notes(plan: Plan) -> dict[tuple[str, str], str]:
@@ -86,7 +103,7 @@ def plan_text(plan: Plan) -> str:
         out.append("")
     if plan.nodes:
         out.append("hosts (every node's /etc/hosts):")
-        out.extend(f"  {line}" for line in plan.nodes[0].hosts.rstrip().splitlines()[2:])
+        out.extend(f"  {line}" for line in plan.hosts.rstrip().splitlines()[2:])
         out.append("")
     if plan.expect:
         out.append("expectations:")

@@ -139,6 +139,8 @@ def compute(
 
     # Hand-written routes.
     for name, node in tf.nodes.items():
+        if not node.routes:
+            continue  # most nodes: no per-node dict built for nothing
         own = addr.ifaces(name)
         extra = {tf.uplink.ifname} if tf.uplink is not None and tf.uplink.node == name else set()
         for k, r in enumerate(node.routes):

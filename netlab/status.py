@@ -2,8 +2,10 @@
 
 Everything is read from the kernel (netlink dumps from a socket opened inside each
 namespace), not from the state file; the plan and journal only say what to expect. Any
-difference is reported as drift: a missing namespace, interface, address or route, an
-interface that is down, or a namespace that is no longer the one netlab created.
+difference is reported as drift: a missing namespace (network, or a node's UTS namespace,
+without which `exec` refuses to run), interface, address or route, an interface that is
+down, or a namespace that is no longer the one netlab created (its cookie, read from the
+same socket, is not the journaled one: see netlab.backend.namespaces).
 """
 
 from __future__ import annotations
@@ -14,7 +16,8 @@ import socket
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from netlab.netns import entered, netns_path
+from netlab.errors import NamespaceGone
+from netlab.netns import CLONE_NEWUTS, entered, open_ns
 from netlab.plan import Plan
 from netlab.state import read_plan, read_record
 
@@ -74,14 +77,16 @@ class _Kernel:
     links: dict[str, dict[str, Any]]  # ifname -> {index, up, carrier, mtu, master}
     addrs: dict[str, list[str]]  # ifname -> CIDRs
     routes: list[tuple[str, str | None, str | None]]  # (to, via, dev)
+    cookie: int  # the namespace's cookie (its identity)
 
 
 def _read_kernel(netns: str) -> _Kernel:
-    from netlab.backend import netlink
+    from netlab.backend import namespaces, netlink
 
     with entered(netns):
         sock = netlink.open_socket()
     try:
+        cookie = namespaces.cookie(sock)
         links_raw = netlink.dump(sock, "links")
         addrs_raw = netlink.dump(sock, "addrs")
         routes_raw = netlink.dump(sock, "routes")
@@ -117,7 +122,7 @@ def _read_kernel(netns: str) -> _Kernel:
             continue
         oif = m.get_attr("RTA_OIF")
         routes.append((to, m.get_attr("RTA_GATEWAY"), by_index.get(oif) if oif else None))
-    return _Kernel(links, addrs, routes)
+    return _Kernel(links, addrs, routes, cookie)
 
 
 def _iface(name: str, k: _Kernel | None, peer: str) -> IfaceStatus:
@@ -141,7 +146,7 @@ def lab_status(name: str) -> LabStatus:
     record = read_record(name)
     # Live links: shaping read back from the kernel, and wires cut on purpose.
     shaped, held_down, drift = linkctl.status_extras(plan)
-    recorded = {os.path.basename(e["path"]): (e["dev"], e["ino"]) for e in record.of("netns")}
+    recorded = {os.path.basename(e["path"]): e.get("cookie") for e in record.of("netns")}
     out: list[NsStatus] = []
 
     def iface(netns: str, ifname: str, k: _Kernel | None, peer: str) -> IfaceStatus:
@@ -152,14 +157,14 @@ def lab_status(name: str) -> LabStatus:
 
     def read(netns: str, what: str) -> _Kernel | None:
         try:
-            st = os.stat(netns_path(netns))
-        except FileNotFoundError:
+            k = _read_kernel(netns)
+        except NamespaceGone:
             drift.append(f"{what}: namespace {netns} is missing")
             return None
-        if recorded.get(netns) not in (None, (st.st_dev, st.st_ino)):
+        if recorded.get(netns) not in (None, k.cookie):
             drift.append(f"{what}: namespace {netns} is not the one netlab created")
             return None
-        return _read_kernel(netns)
+        return k
 
     for sw in plan.switches:
         k = read(sw.netns, f"switch {sw.name}")
@@ -177,6 +182,11 @@ def lab_status(name: str) -> LabStatus:
     for node in plan.nodes:
         what = f"node {node.name}"
         k = read(node.netns, what)
+        uts = procs.uts_path(name, node.name)
+        try:
+            os.close(open_ns(uts, CLONE_NEWUTS))
+        except NamespaceGone:
+            drift.append(f"{what}: UTS namespace {uts} is missing (exec refuses to run)")
         s = NsStatus(node.name, node.kind, node.netns, k is not None)
         planned = [(i.name, f"{i.peer.node}:{i.peer.ifname}", i.addresses)
                    for i in node.interfaces]

@@ -3,13 +3,14 @@
 No fork per object: namespaces are created by unshare(2) in this thread (and a second
 one, for large labs) and pinned by bind mounts; every link (bridges, veths with both ends
 placed straight into their namespaces) goes out in one netlink batch from the host's
-namespace; each node then gets one batch (peer end up, lo up, addresses, routes) on a
-socket opened inside it. Interfaces get explicit ifindexes, so nothing is looked up
-(except the uplink's host end, and shaped ends in the shaping phase). On this VM's ext4 a
-new inode costs ~0.4-1 ms of CPU: the /run/netns placeholders are hard links to one file,
-and the per-node files live in the lab's tmpfs (/etc/netns/<ns> entries are hard links to
-one symlink into it per distinct content). Speed figures and what was tried:
-docs/performance.md.
+namespace; each node then gets one batch (peer end up, addresses, routes) on a socket
+opened inside it (which also gave the namespace's cookie and set lo up with netlab's
+marker, before the namespace was pinned: netlab.backend.namespaces). Interfaces get
+explicit ifindexes, so nothing is looked up (except the uplink's host end, and shaped ends
+in the shaping phase). On this VM's ext4 a new inode costs ~0.4-1 ms of CPU: the
+/run/netns placeholders are hard links to one file, and the per-node files live in the
+lab's tmpfs (/etc/netns/<ns> entries are hard links to one symlink into it per distinct
+content). Speed figures and what was tried: docs/performance.md.
 
 PHASES is the ordered list of (name, step); a new kind of kernel object is a new entry
 there (link shaping is one, from netlab.backend.shaping). A step gets the Context (plan,
@@ -21,7 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-import resource
+import secrets
 import signal
 import socket
 import threading
@@ -85,6 +86,8 @@ class Context:
     threads: dict[str, tuple[threading.Thread, list[BaseException]]] = field(
         default_factory=dict)
     cancel: threading.Event = field(default_factory=threading.Event)  # stop the threads
+    # This deploy's token, in every namespace's marker and in the placeholders' mark.
+    token: str = field(default_factory=lambda: secrets.token_hex(8))
 
     def ifindex(self, netns: str, ifname: str) -> int:
         return self.ns[netns].ifindex[ifname]
@@ -127,25 +130,24 @@ Step = Callable[[Context], None]
 
 
 def make_placeholders(ctx: Context) -> None:
-    """The /run/netns files the namespaces are mounted onto. The first is created
-    (O_EXCL), the others are hard links to it: on this VM's ext4 a new inode costs ~1 ms
-    of CPU, a link ~0.01 ms (500 placeholders: 5 ms instead of 0.5 s). link() fails like
-    O_EXCL when the name is taken. Each is journaled just before it is made: a deploy
-    killed right after making one still leaves it journaled; a name taken meanwhile gets
-    a "foreign" entry, which tells destroy it is not netlab's."""
+    """The /run/netns files the namespaces are mounted onto. The first is created with
+    netlab's mark (trusted.netlab, see namespaces.placeholder), the others are hard links
+    to it, sharing the mark: on this VM's ext4 a new inode costs ~1 ms of CPU, a link
+    ~0.01 ms (500 placeholders: 5 ms instead of 0.5 s). link() fails like O_EXCL when the
+    name is taken. Each is journaled just before it is made: a deploy killed right after
+    making one still leaves it journaled; one killed before leaves a journaled name that
+    someone else may take, which destroy tells apart by the mark (files) or the marker
+    (namespaces)."""
     first: str | None = None
+    mark = namespaces.file_marker(ctx.plan.lab, ctx.token)
     for name in _creation_order(ctx.plan):
         path = netns_path(name)
-        ctx.record.add(kind="placeholder", path=path)
-        try:
-            if first is None:
-                namespaces.placeholder(path)
-                first = path
-            else:
-                os.link(first, path)
-        except FileExistsError:
-            ctx.record.add(kind="foreign", path=path)
-            raise
+        ctx.record.add(kind="placeholder", path=path, token=ctx.token)
+        if first is None:
+            namespaces.placeholder(path, mark)
+            first = path
+        else:
+            os.link(first, path)
 
 
 def _creation_order(plan: Plan) -> list[str]:
@@ -159,10 +161,10 @@ def write_files(ctx: Context) -> None:
     (before, during and after namespace creation) and was slower on this 2-CPU VM, 1.4-1.9 s
     against 1.3-1.6 s at 500 nodes: the ext4 work slows namespace and veth creation down.
     """
-    store = files.store_dir(str(state.RUN_DIR), ctx.plan.lab)
+    store = files.store_dir(str(state.run_dir()), ctx.plan.lab)
     entries = [(n, files.plan_entry(n, store)) for n in ctx.plan.nodes]
     ctx.record.add_many([e for _, e in entries])
-    files.write_all(entries)
+    files.write_all(entries, ctx.plan.hosts)
 
 
 # Below this many nodes a second thread costs more than it saves.
@@ -177,53 +179,64 @@ def create_namespaces(ctx: Context) -> None:
     """
     namespaces.ensure_run_dirs(NETNS_RUN_DIR)
     make_placeholders(ctx)
-    for sw in ctx.plan.switches:
-        ctx.ns[sw.netns] = _create_switch_ns(ctx, sw.netns)
-        _checkpoint()
-    nodes = ctx.plan.nodes
-    half = len(nodes) // 2 if len(nodes) >= PARALLEL_NODES else len(nodes)
-    if half < len(nodes):
-        ctx.background("namespaces", lambda: _create_nodes_in_thread(ctx, nodes[half:]))
-    for node in nodes[:half]:
-        ctx.ns[node.netns] = _create_node_ns(ctx, node, ctx.origin)
-        _checkpoint()
-    ctx.join("namespaces")
+    with namespaces.private_proc():  # sysctl writes in O(1), not O(namespaces alive)
+        for sw in ctx.plan.switches:
+            ctx.ns[sw.netns] = _create_switch_ns(ctx, sw.netns)
+            _checkpoint()
+        nodes = ctx.plan.nodes
+        half = len(nodes) // 2 if len(nodes) >= PARALLEL_NODES else len(nodes)
+        if half < len(nodes):
+            ctx.background("namespaces", lambda: _create_nodes_in_thread(ctx, nodes[half:]))
+        for node in nodes[:half]:
+            ctx.ns[node.netns] = _create_node_ns(ctx, node, ctx.origin)
+            _checkpoint()
+        ctx.join("namespaces")
 
 
 def _create_nodes_in_thread(ctx: Context, nodes: list[NodePlan]) -> None:
     origin = namespaces.Origin()  # this thread's own namespaces, to step back into
     try:
-        for node in nodes:
-            if ctx.cancel.is_set():
-                return
-            ctx.ns[node.netns] = _create_node_ns(ctx, node, origin)
+        with namespaces.private_proc():
+            for node in nodes:
+                if ctx.cancel.is_set():
+                    return
+                ctx.ns[node.netns] = _create_node_ns(ctx, node, origin)
     finally:
         origin.close()
 
 
 def _create_switch_ns(ctx: Context, netns: str) -> NsHandle:
-    c = namespaces.create(ctx.origin, netns, made=True,
+    c = namespaces.create(ctx.origin, netns, _marker(ctx, netns), made=True,
                           inside=lambda: _sysctls(SWITCH_SYSCTLS, ""))
-    ctx.record.add(kind="netns", path=c.netns.path, dev=c.netns.dev, ino=c.netns.ino)
+    c.sock.close()  # a switch gets no batch of its own: its bridge comes from the host's
+    ctx.record.add(**_netns_entry(ctx, c))
     return NsHandle(netns, c.fd)
 
 
 def _create_node_ns(ctx: Context, node: NodePlan, origin: namespaces.Origin) -> NsHandle:
-    holder: list[socket.socket] = []
-
     def inside() -> None:
         # default.* keys must be set before any interface is created in here.
         _sysctls(node.sysctls, node.name)
-        holder.append(netlink.open_socket())
 
     uts = procs.uts_path(ctx.plan.lab, node.name)
-    c = namespaces.create(origin, node.netns, uts, node.hostname, inside, made=True)
+    c = namespaces.create(origin, node.netns, _marker(ctx, node.netns), uts, node.hostname,
+                          inside, made=True, lo_up=True)
     assert c.uts is not None
     ctx.record.add_many([
-        {"kind": "netns", "path": c.netns.path, "dev": c.netns.dev, "ino": c.netns.ino},
+        _netns_entry(ctx, c),
         {"kind": "uts", "path": c.uts.path, "dev": c.uts.dev, "ino": c.uts.ino},
     ])
-    return NsHandle(node.netns, c.fd, holder[0])
+    return NsHandle(node.netns, c.fd, c.sock)
+
+
+def _marker(ctx: Context, netns: str) -> str:
+    return namespaces.marker(ctx.plan.lab, netns, ctx.token)
+
+
+def _netns_entry(ctx: Context, c: namespaces.Created) -> dict[str, Any]:
+    """The journal entry of a new namespace: its cookie proves it is this one."""
+    return {"kind": "netns", "path": c.netns.path, "dev": c.netns.dev, "ino": c.netns.ino,
+            "cookie": c.netns.cookie, "token": ctx.token}
 
 
 def _sysctls(values: dict[str, str], node: str) -> None:
@@ -274,13 +287,13 @@ def create_links(ctx: Context) -> None:
 
 
 def configure_addresses(ctx: Context) -> None:
-    """Per node: lo up, addresses, then routes (whose gateways need the addresses)."""
+    """Per node: peer ends up, addresses, then routes (whose gateways need the
+    addresses). lo was brought up with its marker, when the namespace was made."""
     up = ctx.plan.uplink
     for node in ctx.plan.nodes:
         h = ctx.ns[node.netns]
         assert h.sock is not None
         b = netlink.Batch(h.sock, node.netns)
-        netlink.link_up(b, 1, "lo")
         for index, ifname in h.down:
             netlink.link_up(b, index, ifname)
         for iface in node.interfaces:
@@ -351,7 +364,7 @@ def _deploy(plan: Plan, force: bool) -> Record:
             destroy_lab(plan.lab, locked=True)
         elif lab_dir(plan.lab).exists():  # leftovers of a deploy killed before its plan
             destroy_lab(plan.lab, locked=True)
-        _raise_nofile(2 * len(plan.namespaces) + 256)
+        namespaces.raise_nofile(2 * len(plan.namespaces) + 256)
         origin = namespaces.Origin()
         root = netlink.open_socket()
         ctx = Context(plan, Record(plan.lab), origin, root)
@@ -383,11 +396,11 @@ def _write_state(plan: Plan, record: Record) -> None:
     """State first, so that an interrupted deploy can always be destroyed. The lab's
     directory is a tmpfs: its many small files (UTS pins, DNS files) cost ~0.01 ms each
     there, against ~0.4 ms of CPU on this VM's ext4 /run."""
-    if str(state.RUN_DIR) == state.DEFAULT_RUN_DIR:
+    if str(state.run_dir()) == state.DEFAULT_RUN_DIR:
         # Shared, like /run/netns: unmounting a lab then also reaches the mount namespaces
         # of `netlab exec` sessions. (Not done for a NETLAB_RUN_DIR override, e.g. in a
         # test's temporary directory, which must stay removable.)
-        namespaces.ensure_run_dirs(str(state.RUN_DIR))
+        namespaces.ensure_run_dirs(str(state.run_dir()))
     d = lab_dir(plan.lab)
     d.mkdir(parents=True)
     namespaces.mount_tmpfs(str(d))
@@ -403,20 +416,19 @@ def precheck(plan: Plan, root: socket.socket) -> None:
         if os.path.lexists(netns_path(name)):
             owner = owners.get(name)
             whose = f"it belongs to netlab lab {owner!r}" if owner else \
+                f"it is left from lab {plan.lab!r}, whose state is gone: `netlab destroy" \
+                f" {plan.lab}` removes it" if _marked(netns_path(name), plan.lab) else \
                 "it was not created by netlab, which never adopts namespaces"
             problems.append(f"network namespace {name!r} already exists ({whose});"
                             " remove it or set lab.prefix")
     for node in plan.nodes:
-        if taken := files.conflicts(node.netns, files.store_dir(str(state.RUN_DIR), plan.lab)):
+        if taken := files.conflicts(node.netns, files.store_dir(str(state.run_dir()), plan.lab)):
             problems.append(f"{', '.join(taken)} already exist(s) (not written by netlab);"
                             " remove them or set lab.prefix")
     need_nft = [n.name for n in plan.nodes if n.nftables]
-    if (need_nft or (plan.uplink and plan.uplink.masquerade)) and nft.nft_path() is None:
+    if (need_nft or plan.uplink) and not nft.available():
         problems.append(nft.missing_nft_message(need_nft or [plan.uplink.node]))  # type: ignore[union-attr]
-    if plan.uplink is not None and plan.uplink.masquerade and \
-            nft.host_table_exists("ip", uplink.table_name(plan.lab)):
-        problems.append(f"the host already has nft table ip {uplink.table_name(plan.lab)}")
-    problems += uplink.conflicts(plan, root)
+    problems += uplink.conflicts(plan, root)  # its name, table, subnet against the host's
     problems += shaping.problems(plan)  # delay/jitter without netem (issue 7)
     if problems:
         shown = problems[:8] + ([f"... and {len(problems) - 8} more"] if len(problems) > 8
@@ -425,19 +437,21 @@ def precheck(plan: Plan, root: socket.socket) -> None:
                           + "\n  - ".join(shown))
 
 
+def _marked(path: str, lab: str) -> bool:
+    """Whether the namespace at path carries this lab's marker (its state was lost)."""
+    h = namespaces.hold(path)
+    if h is None:
+        return False
+    h.release()
+    return namespaces.marker_of_lab(h.marker, lab, os.path.basename(path))
+
+
 def _netns_owners() -> dict[str, str]:
     out = {}
     for lab in deployed_labs():
         for e in read_record(lab).of("netns"):
             out[os.path.basename(e["path"])] = lab
     return out
-
-
-def _raise_nofile(need: int) -> None:
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft < need:
-        new = need if hard == resource.RLIM_INFINITY else min(need, hard)
-        resource.setrlimit(resource.RLIMIT_NOFILE, (new, hard))
 
 
 # Ctrl-C (and SIGTERM) during deploy are held back to the next checkpoint, so that a

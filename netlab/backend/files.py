@@ -7,6 +7,9 @@ nodes with identical files share one directory and one symlink (hard-linked once
 node) instead of a directory and two files each: most of a second saved at 500 nodes.
 `ip netns exec` follows the link (opendir and mount both resolve it). Where an empty
 /etc/netns/<ns> directory already exists, the files are written into it instead.
+
+Every node's hosts file is the plan's one lab-level text, so nodes differ only by their
+resolv.conf: a lab has as many directories as distinct resolv.conf texts (usually one).
 """
 
 from __future__ import annotations
@@ -44,7 +47,8 @@ def store_dir(run_dir: str, lab: str) -> str:
 
 
 def _content_key(node: NodePlan) -> str:
-    digest = hashlib.sha1(f"{node.resolv_conf}\0{node.hosts}".encode()).hexdigest()
+    # The hosts text is the same for every node (plan format 2): not hashed per node.
+    digest = hashlib.sha1(node.resolv_conf.encode()).hexdigest()
     return f"files-{digest[:12]}"
 
 
@@ -57,8 +61,9 @@ def plan_entry(node: NodePlan, store: str) -> dict[str, Any]:
             "link": os.path.join(store, _content_key(node))}
 
 
-def write_all(pairs: list[tuple[NodePlan, dict[str, Any]]]) -> None:
-    """Write each distinct pair of files once, then give every node its /etc/netns entry.
+def write_all(pairs: list[tuple[NodePlan, dict[str, Any]]], hosts: str) -> None:
+    """Write each distinct pair of files once, then give every node its /etc/netns entry;
+    `hosts` is the plan's hosts text, every node's /etc/hosts.
 
     The first node with a given target gets a new symlink; the others get hard links to
     that symlink, which cost no new inode on the host's filesystem.
@@ -67,10 +72,10 @@ def write_all(pairs: list[tuple[NodePlan, dict[str, Any]]]) -> None:
     for node, entry in pairs:
         link = entry.get("link")
         if link is None:
-            _write_files(etc_dir(node.netns), node)
+            _write_files(etc_dir(node.netns), node.resolv_conf, hosts)
             continue
         if link not in first_link:
-            _write_files(link, node)
+            _write_files(link, node.resolv_conf, hosts)
         path = etc_dir(node.netns)
         if _stale_link(path, os.path.dirname(link)):
             os.unlink(path)
@@ -82,9 +87,9 @@ def write_all(pairs: list[tuple[NodePlan, dict[str, Any]]]) -> None:
             first_link[link] = path
 
 
-def _write_files(d: str, node: NodePlan) -> None:
+def _write_files(d: str, resolv_conf: str, hosts: str) -> None:
     os.makedirs(d, mode=0o755, exist_ok=True)
-    for name, text in (("resolv.conf", node.resolv_conf), ("hosts", node.hosts)):
+    for name, text in (("resolv.conf", resolv_conf), ("hosts", hosts)):
         fd = os.open(os.path.join(d, name), os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC,
                      0o644)
         try:

@@ -2,8 +2,16 @@
 
 `enter_node` moves the calling process into the node: network and UTS namespaces, then a
 private mount namespace where /etc/netns/<ns>/* is bind-mounted over /etc/* and /sys is
-remounted (so it shows the node's interfaces). It runs in a child just before exec
-(preexec_fn), or in the single-threaded CLI right before it execs the command.
+remounted (so it shows the node's interfaces). The CLI calls it in its single-threaded
+process right before it execs the command.
+
+A node whose network or UTS namespace is missing is never entered "as far as possible":
+that would run the command in the host's namespace. For a child (`run_in_node`, `start`),
+both namespaces are opened in the parent before forking (NamespaceGone, the one message,
+if either is missing: nothing is forked), and the child enters them through those
+descriptors, which keep them alive; the child checks again that the pins still name them
+(a lab destroyed in between), and fails before exec if not: the parent then raises the
+same NamespaceGone, and the command has not run at all.
 
 Long-running `exec` commands of the plan are started in their own session (so their
 process group id is their pid), their pid and start time are recorded, and they are
@@ -17,12 +25,14 @@ import os
 import signal
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from netlab.backend.files import ETC_NETNS
 from netlab.backend.namespaces import MNT_DETACH, MS_BIND, MS_REC, MS_SLAVE, mount, umount2
-from netlab.netns import CLONE_NEWNET, CLONE_NEWUTS, netns_path, setns, unshare
+from netlab.errors import NamespaceGone, NetlabError, namespace_gone
+from netlab.netns import CLONE_NEWNET, CLONE_NEWUTS, netns_path, open_ns, setns, unshare
 from netlab.state import LOG_DIR, UTS_DIR, lab_dir
 
 if TYPE_CHECKING:
@@ -30,48 +40,93 @@ if TYPE_CHECKING:
 
 CLONE_NEWNS = 0x00020000
 MS_RDONLY = 1
+T = TypeVar("T")
 
 
 def uts_path(lab: str, node: str) -> str:
     return str(lab_dir(lab) / UTS_DIR / node)
 
 
-def enter_node(netns: str, uts: str | None) -> None:
-    """Put the calling (single-threaded) process into a node's namespaces."""
-    for path, kind in ((netns_path(netns), CLONE_NEWNET), (uts, CLONE_NEWUTS)):
-        if path is None or not os.path.exists(path):
-            continue
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+class NodeNs:
+    """A node's network and UTS namespaces, held open (the caller closes them)."""
+
+    def __init__(self, netns: str, uts: str, node: str | None = None):
+        self.netns, self.uts, self.node = netns, uts, node
+        self.net_fd = open_ns(netns_path(netns), CLONE_NEWNET, node)
         try:
-            setns(fd, kind)
-        finally:
-            os.close(fd)
-    unshare(CLONE_NEWNS)
-    # Keep our mounts from propagating back to the host, as `ip netns exec` does.
-    mount("", "/", None, MS_SLAVE | MS_REC)
-    etc = os.path.join(ETC_NETNS, netns)
-    with contextlib.suppress(FileNotFoundError):
-        for name in sorted(os.listdir(etc)):
-            target = os.path.join("/etc", name)
-            if os.path.exists(target):
-                mount(os.path.join(etc, name), target, "none", MS_BIND)
-    ro = os.statvfs("/sys").f_flag & os.ST_RDONLY
-    with contextlib.suppress(OSError):
-        umount2("/sys", MNT_DETACH)
-        mount(netns, "/sys", "sysfs", MS_RDONLY if ro else 0)
+            self.uts_fd = open_ns(uts, CLONE_NEWUTS, node)
+        except BaseException:
+            os.close(self.net_fd)
+            raise
+
+    def close(self) -> None:
+        os.close(self.net_fd)
+        os.close(self.uts_fd)
+
+    def gone(self) -> NamespaceGone | None:
+        """The error to raise if a pin no longer names the namespace held (the lab was
+        destroyed, or the namespace removed, since it was opened), else None."""
+        for path, fd, kind in ((netns_path(self.netns), self.net_fd, "network"),
+                               (self.uts, self.uts_fd, "UTS")):
+            try:
+                same = os.path.samestat(os.lstat(path), os.fstat(fd))
+            except OSError:
+                same = False
+            if not same:
+                return namespace_gone(path, kind, self.node)
+        return None
+
+    def enter(self) -> None:
+        """Put the calling (single-threaded) process into the node."""
+        if err := self.gone():
+            raise err
+        setns(self.net_fd, CLONE_NEWNET)
+        setns(self.uts_fd, CLONE_NEWUTS)
+        unshare(CLONE_NEWNS)
+        # Keep our mounts from propagating back to the host, as `ip netns exec` does.
+        mount("", "/", None, MS_SLAVE | MS_REC)
+        etc = os.path.join(ETC_NETNS, self.netns)
+        with contextlib.suppress(FileNotFoundError):
+            for name in sorted(os.listdir(etc)):
+                target = os.path.join("/etc", name)
+                if os.path.exists(target):
+                    mount(os.path.join(etc, name), target, "none", MS_BIND)
+        ro = os.statvfs("/sys").f_flag & os.ST_RDONLY
+        with contextlib.suppress(OSError):
+            umount2("/sys", MNT_DETACH)
+            mount(self.netns, "/sys", "sysfs", MS_RDONLY if ro else 0)
 
 
-def _preexec(netns: str, uts: str | None):  # type: ignore[no-untyped-def]
-    def run() -> None:
-        enter_node(netns, uts)
-    return run
+def enter_node(netns: str, uts: str, node: str | None = None) -> None:
+    """Put the calling (single-threaded) process into a node's namespaces; NamespaceGone,
+    before anything is changed, if either is missing."""
+    ns = NodeNs(netns, uts, node)
+    try:
+        ns.enter()
+    finally:
+        ns.close()
+
+
+def _in_node(lab: str, node: NodePlan, spawn: Callable[[Callable[[], None]], T]) -> T:
+    """spawn(preexec_fn) with the node's namespaces held open by this process, entered by
+    the child. If the child cannot enter them, nothing was run: raise why."""
+    ns = NodeNs(node.netns, uts_path(lab, node.name), node.name)
+    try:
+        return spawn(ns.enter)
+    except subprocess.SubprocessError as e:  # the child failed before exec
+        if err := ns.gone():
+            raise err from None
+        raise NetlabError(f"node {node.name}: could not enter its namespaces ({e});"
+                          " nothing was run") from None
+    finally:
+        ns.close()
 
 
 def run_in_node(
     lab: str, node: NodePlan, argv: list[str], **kw: Any
 ) -> subprocess.CompletedProcess:  # type: ignore[type-arg]
     """subprocess.run(argv) inside the node (same namespaces as `netlab exec`)."""
-    return subprocess.run(argv, preexec_fn=_preexec(node.netns, uts_path(lab, node.name)), **kw)
+    return _in_node(lab, node, lambda pre: subprocess.run(argv, preexec_fn=pre, **kw))
 
 
 def _stat_fields(pid: int) -> list[bytes] | None:
@@ -98,14 +153,17 @@ def _session(pid: int) -> int | None:
 def start(lab: str, node: NodePlan, command: str, index: int) -> dict[str, Any]:
     """Start one plan `exec` command in the node; return its record entry."""
     log = log_path(lab, node.name)
-    with open(log, "ab") as out:
+    # 0600: a service's output may be private; never through a symlink put in its place.
+    fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC | os.O_NOFOLLOW,
+                 0o600)
+    with open(fd, "ab") as out:
         out.write(f"--- netlab: starting [{index}] {command}\n".encode())
         out.flush()
-        p = subprocess.Popen(
+        p = _in_node(lab, node, lambda pre: subprocess.Popen(
             ["/bin/sh", "-c", command], stdin=subprocess.DEVNULL, stdout=out,
             stderr=subprocess.STDOUT, start_new_session=True, close_fds=True,
-            preexec_fn=_preexec(node.netns, uts_path(lab, node.name)),
-        )
+            preexec_fn=pre,
+        ))
     p.returncode = 0  # we never wait for it: keep Popen.__del__ quiet
     return {"kind": "proc", "node": node.name, "index": index, "command": command,
             "pid": p.pid, "start": start_time(p.pid), "log": str(log)}
@@ -136,8 +194,9 @@ def _members(entry: dict[str, Any]) -> list[int]:
     return out
 
 
-def stop(entries: list[dict[str, Any]], grace: float = 2.0) -> None:
-    """SIGTERM every recorded process group, then SIGKILL what is left after `grace`."""
+def stop(entries: list[dict[str, Any]], grace: float = 2.0) -> int:
+    """SIGTERM every recorded process group, then SIGKILL what is left after `grace`;
+    returns how many of them were still running."""
     targets = {int(e["pid"]): e for e in entries}
     pending: dict[int, list[int]] = {}
     for pid, e in targets.items():
@@ -145,6 +204,7 @@ def stop(entries: list[dict[str, Any]], grace: float = 2.0) -> None:
         if members:
             pending[pid] = members
             _signal(pid, members, signal.SIGTERM)
+    running = len(pending)
     deadline = time.monotonic() + grace
     while pending and time.monotonic() < deadline:
         time.sleep(0.02)
@@ -156,11 +216,13 @@ def stop(entries: list[dict[str, Any]], grace: float = 2.0) -> None:
     if pending:
         time.sleep(0.05)
     _reap(targets)
+    return running
 
 
 def in_namespaces(ids: set[tuple[int, int]]) -> list[int]:
-    """Processes (other than this one) whose network namespace is one of `ids`, given as
-    the (st_dev, st_ino) of the nsfs file, as journaled."""
+    """Processes (other than this one) whose network namespace is one of `ids`, the
+    (st_dev, st_ino) of namespaces the caller holds open: only while a namespace is alive
+    does no other have its inode number (never pass numbers read from a journal)."""
     out = []
     for name in os.listdir("/proc"):
         if not name.isdigit() or int(name) == os.getpid():

@@ -3,7 +3,8 @@
 Everything runs in this process: the thread steps into a node's namespace
 (netlab.netns.entered), opens a netlink socket there (pyroute2 IPRoute without netns=,
 which would fork a helper and create missing namespaces) or an nftables context
-(libnftables through ctypes), and steps back. Parameters come from netlab.linkprops.
+(netlab.backend.nft, libnftables through ctypes), and steps back. Parameters come from
+netlab.linkprops.
 
 Where the kernel has no netem, loss is an nftables rule at the INGRESS of the receiving
 end (a silent drop, as on a wire); delay and jitter are refused before anything is built.
@@ -11,7 +12,6 @@ end (a silent drop, as on a wire); delay and jitter are refused before anything 
 
 from __future__ import annotations
 
-import ctypes
 import functools
 import os
 import threading
@@ -20,6 +20,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from netlab import kernel, linkprops
+from netlab.backend import nft as driver
 from netlab.errors import NetlabError
 from netlab.netns import CLONE_NEWNET, entered, setns, unshare
 from netlab.plan import Plan, ShapingPlan, VethEnd
@@ -51,40 +52,13 @@ def ifindex(ipr: Any, ifname: str, netns: str) -> int:
     return int(found[0])
 
 
-# -- nftables through libnftables, in the calling thread's namespace ------------------------
-
-@functools.cache
-def _libnft() -> Any:
-    try:
-        lib = ctypes.CDLL("libnftables.so.1")
-    except OSError:
-        raise ShapingError("random loss needs libnftables (Debian: apt-get install nftables)")\
-            from None
-    lib.nft_ctx_new.restype = ctypes.c_void_p
-    lib.nft_ctx_new.argtypes = [ctypes.c_uint32]
-    lib.nft_ctx_free.argtypes = [ctypes.c_void_p]
-    lib.nft_run_cmd_from_buffer.argtypes = [ctypes.c_void_p, ctypes.c_char_p]
-    for fn in ("nft_ctx_buffer_output", "nft_ctx_buffer_error"):
-        getattr(lib, fn).argtypes = [ctypes.c_void_p]
-    for fn in ("nft_ctx_get_output_buffer", "nft_ctx_get_error_buffer"):
-        getattr(lib, fn).argtypes = [ctypes.c_void_p]
-        getattr(lib, fn).restype = ctypes.c_char_p
-    return lib
-
+# -- nftables (netlab.backend.nft, the one driver), in a namespace ------------------------
 
 def nft(netns: str, text: str, check: bool = True) -> tuple[int, str]:
     """Run an nft batch (or one command) in `netns`; return (rc, output)."""
-    lib = _libnft()
-    with entered(netns):
-        ctx = lib.nft_ctx_new(0)
-        try:
-            lib.nft_ctx_buffer_output(ctx)
-            lib.nft_ctx_buffer_error(ctx)
-            rc = lib.nft_run_cmd_from_buffer(ctx, text.encode())
-            out = (lib.nft_ctx_get_output_buffer(ctx) or b"").decode()
-            err = (lib.nft_ctx_get_error_buffer(ctx) or b"").decode()
-        finally:
-            lib.nft_ctx_free(ctx)
+    if not driver.available():
+        raise ShapingError("random loss needs nftables (Debian: apt-get install nftables)")
+    rc, out, err = driver.run(text, netns)
     if rc != 0 and check:
         raise ShapingError(f"nftables refused the loss rules in {netns}: {err.strip()}")
     return rc, out
@@ -153,11 +127,8 @@ def problems(plan: Plan) -> list[str]:
     """For deploy's precheck (runs before anything is built): what this kernel cannot do."""
     out = []
     lossy = [e for v in plan.veths for e in (v.a, v.b) if e.shaping and e.shaping.loss_pct]
-    if lossy and not netem_available():
-        try:
-            _libnft()
-        except ShapingError as e:
-            out.append(str(e))
+    if lossy and not netem_available() and not driver.available():
+        out.append("random loss needs nftables (Debian: apt-get install nftables)")
     ends = unsupported(plan)
     if not ends:
         return out

@@ -2,27 +2,137 @@
 
 Start-up must stay fast: no module imported here may import scapy or pyroute2 at the top
 level; verbs import what they need when they run.
+
+Signals: `main` first makes SIGTERM and SIGHUP behave like Ctrl-C (KeyboardInterrupt), so
+that a `kill` at any moment runs the same clean-up (rollback, lock release) and ends the
+same way: "interrupted" on stderr, exit 130. Nothing is imported before that but `signal`;
+the verbs (typer, pydantic, ...) are imported after, inside the code that handles the
+interruption. A signal that arrives while Python itself is still starting, before `main`,
+ends the process as the kernel's default does; netlab has done nothing by then.
 """
 
 from __future__ import annotations
 
-import typer
+import contextlib
+import os
+import signal
+import sys
+from typing import TYPE_CHECKING, Any
 
-from netlab.cli import lab as lab_verbs
-from netlab.cli import labs, links, probes, topo
+if TYPE_CHECKING:
+    import typer
 
-app = typer.Typer(
-    name="netlab",
-    help="Network labs in Linux namespaces, from a small TOML file, proved with real packets.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-    context_settings={"help_option_names": ["-h", "--help"]},
-)
+INTERRUPTED = 130  # the shell's code for "ended by Ctrl-C", for every interruption
 
-for module in (topo, lab_verbs, probes, links, labs):
-    module.register(app)
+_interrupting = False  # a KeyboardInterrupt was raised for a signal
+_decided = False  # main knows how the command ends: later signals change nothing
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    # Once only: a second `kill` while the first one's clean-up runs (rollback, lock
+    # release) must not cut that clean-up short. SIGKILL remains for the impatient.
+    global _interrupting
+    if _interrupting or _decided:
+        return
+    _interrupting = True
+    raise KeyboardInterrupt
+
+
+def _as_sigterm(signum: int, frame: object) -> None:
+    # A closed terminal (SIGHUP) ends netlab as `kill` does, through whatever handles
+    # SIGTERM at this moment (deploy holds SIGTERM back to a safe point; capture stops
+    # cleanly); so does an interrupt delivered again (SIGALRM, from _on_unraisable).
+    handler = signal.getsignal(signal.SIGTERM)
+    if callable(handler):
+        handler(signal.SIGTERM, frame)
+    elif handler != signal.SIG_IGN:
+        _on_sigterm(signal.SIGTERM, frame)
+
+
+def _on_unraisable(info: Any) -> None:
+    # Python drops an exception raised in a finalizer or a weakref callback (the import
+    # system has some): an interrupt handled there would be lost, and printed as a
+    # traceback. Deliver it again a moment later, in ordinary code.
+    global _interrupting
+    if isinstance(info.exc_value, KeyboardInterrupt):
+        if _decided:
+            return
+        _interrupting = False
+        signal.setitimer(signal.ITIMER_REAL, 0.001)
+        return
+    sys.__unraisablehook__(info)
+
+
+def catch_signals() -> None:
+    """SIGTERM and SIGHUP raise KeyboardInterrupt, like Ctrl-C (signals the caller chose to
+    ignore, e.g. SIGHUP under nohup, stay ignored)."""
+    for signum, handler in ((signal.SIGTERM, _on_sigterm), (signal.SIGHUP, _as_sigterm)):
+        if signal.getsignal(signum) != signal.SIG_IGN:
+            signal.signal(signum, handler)
+    signal.signal(signal.SIGALRM, _as_sigterm)
+    sys.unraisablehook = _on_unraisable
+
+
+def _build() -> typer.Typer:
+    import typer
+
+    from netlab.cli import lab as lab_verbs
+    from netlab.cli import labs, links, probes, topo
+
+    app = typer.Typer(
+        name="netlab",
+        help="Network labs in Linux namespaces, from a small TOML file, proved with real"
+             " packets.",
+        no_args_is_help=True,
+        add_completion=False,
+        pretty_exceptions_enable=False,
+        context_settings={"help_option_names": ["-h", "--help"]},
+    )
+    for module in (topo, lab_verbs, probes, links, labs):
+        module.register(app)
+    return app
+
+
+def _app() -> typer.Typer:
+    if "app" not in globals():
+        globals()["app"] = _build()
+    return globals()["app"]  # type: ignore[no-any-return]
+
+
+def __getattr__(name: str) -> Any:
+    # `from netlab.cli import app` (tests, scripts): built on first use, so that `main`
+    # can catch signals before the verbs' imports.
+    if name == "app":
+        return _app()
+    raise AttributeError(name)
 
 
 def main() -> None:
-    app()
+    """`netlab ARGS...`: the verbs, with every interruption ending in "interrupted"."""
+    global _decided
+    catch_signals()
+    code: Any = 0
+    try:
+        try:
+            _app()()  # ends with SystemExit (typer's standalone mode)
+        except SystemExit as e:
+            code = e.code
+    except KeyboardInterrupt:  # before typer ran the verb, or after it
+        code = INTERRUPTED
+    _decided = True
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # nor does Ctrl-C
+    if code != INTERRUPTED:
+        sys.exit(code)
+    from netlab.errors import report_interrupted
+
+    # typer turns a KeyboardInterrupt outside a verb's own handling into a silent exit
+    # 130: say it here, unless the verb said it already.
+    report_interrupted(once=True)
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):
+            stream.flush()
+    # All clean-up ran on the way here (finally blocks, rollback, lock release). End now:
+    # CPython, at its normal exit, kills itself with SIGINT (status -2, not 130) when an
+    # interrupt ever escaped an eval() of a string, even one handled later, and typer
+    # evaluates annotations that way.
+    os._exit(INTERRUPTED)

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from netlab.errors import NetlabError, TopologyError, require_root
+from netlab.errors import NetlabError, TopologyError, report_interrupted, require_root
 
 if TYPE_CHECKING:
     from netlab.plan import Plan
@@ -26,8 +26,8 @@ def friendly_errors() -> Iterator[None]:
     except NetlabError as e:
         typer.echo(f"error: {e}", err=True)
         raise typer.Exit(e.exit_code) from None
-    except KeyboardInterrupt:
-        typer.echo("interrupted", err=True)
+    except KeyboardInterrupt:  # Ctrl-C, or SIGTERM/SIGHUP (netlab.cli.catch_signals)
+        report_interrupted()
         raise typer.Exit(130) from None
 
 

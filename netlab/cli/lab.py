@@ -20,8 +20,9 @@ NodeArg = Annotated[str, typer.Argument(help="Node to run in.", show_default=Fal
 
 
 def deploy(
-    file: Annotated[Path, typer.Argument(help="Topology file (TOML), or a bundled lab's name.",
-                                         show_default=False)],
+    file: Annotated[str, typer.Argument(help="A bundled lab's name, or a topology file's path"
+                                        " (with a '/' or ending in .toml).",
+                                        show_default=False)],
     force: Annotated[bool, typer.Option("--force", help="Destroy and redeploy the lab if it"
                                         " is already deployed.")] = False,
     check: Annotated[bool, typer.Option("--check", help="Then run the lab's expectations"
@@ -38,9 +39,9 @@ def deploy(
         from netlab.status import summary
 
         t0 = time.perf_counter()
-        file = resolve(file)  # a path, or a bundled lab's name (`netlab labs`)
-        topo = load(file)
-        print_warnings(str(file), topo.warnings)
+        path = resolve(file)  # a bundled lab's name (`netlab labs`), or a path
+        topo = load(path)
+        print_warnings(str(path), topo.warnings)
         apply_plan(topo.plan, force=force)
         took = time.perf_counter() - t0
         p = topo.plan
@@ -76,6 +77,8 @@ def destroy(
 
         if all_labs == (target is not None):
             raise UsageError("name a lab (or its topology file), or pass --all")
+        # Every name is checked before anything is read or removed (also those of
+        # --all: deployed_labs lists only valid names of real directories).
         names = deployed_labs() if all_labs else [_lab_name(target)]  # type: ignore[arg-type]
         if all_labs and not names:
             typer.echo("no lab is deployed; nothing to destroy")
@@ -85,26 +88,36 @@ def destroy(
             if rep is None:
                 typer.echo(f"lab {name} is not deployed; nothing to destroy")
                 continue
-            typer.echo(f"destroyed lab {name}: {rep.namespaces} namespaces, {rep.processes}"
-                       f" processes in {time.perf_counter() - t0:.2f} s")
+            took = time.perf_counter() - t0
+            if rep.namespaces or rep.processes:
+                typer.echo(f"destroyed lab {name}: {rep.namespaces} namespaces,"
+                           f" {rep.processes} processes in {took:.2f} s")
+            else:  # say what happened, not "destroyed": its objects may live on unrecorded
+                typer.echo(f"lab {name}: no namespace or process of it was found to remove;"
+                           f" its state is removed ({took:.2f} s)")
             for why in rep.skipped:
                 typer.echo(f"  left alone: {why}", err=True)
 
 
 def _lab_name(target: str) -> str:
-    """A lab name, or the lab named in a topology file (read leniently: it may be broken)."""
-    path = Path(target)
-    if not (path.suffix == ".toml" or "/" in target or path.is_file()):
+    """The lab named on the command line, or in a topology file (read leniently: it may
+    be broken). A valid lab name is a lab name; a file must look like one (a .toml name
+    or a path with '/'). Either way the name is checked before anything is touched."""
+    from netlab.library import is_path
+    from netlab.names import check_lab_name, lab_name_problem
+
+    if lab_name_problem(target) is None:
         return target
-    import tomllib
+    if not is_path(target):
+        return check_lab_name(target)  # `destroy ..`, `destroy .`, names with '\n' or NUL
+    from netlab.loader import read_table  # the loader's checks (as root: whose file?)
 
     try:
-        name = tomllib.loads(path.read_text())["lab"]["name"]
-    except (OSError, ValueError, KeyError, TypeError) as e:
-        raise UsageError(f"cannot read the lab name from {target}: {e}") from None
-    if not isinstance(name, str):
-        raise UsageError(f"{target}: lab.name is not a string")
-    return name
+        name = read_table(target)["lab"]["name"]
+    except (OSError, ValueError, KeyError, TypeError, RecursionError) as e:
+        why = str(e) or type(e).__name__
+        raise UsageError(f"cannot read the lab name from {target}: {why}") from None
+    return check_lab_name(name, f"{target}: lab.name")
 
 
 def list_() -> None:
@@ -113,7 +126,7 @@ def list_() -> None:
         from rich.console import Console
         from rich.table import Table
 
-        from netlab.state import deployed_labs, read_plan
+        from netlab.state import LabNotFound, deployed_labs, read_plan
 
         labs = deployed_labs()
         if not labs:
@@ -124,8 +137,11 @@ def list_() -> None:
         for name in labs:
             try:
                 p = read_plan(name)
-            except (NetlabError, ValueError):
-                table.add_row(name, "?", "?", "?", "(no plan: half-built; destroy it)", "")
+            except NetlabError as e:
+                why = "(no plan: half-built; destroy it)" if isinstance(e, LabNotFound) else \
+                    "(plan readable by root only)" if os.geteuid() != 0 else \
+                    "(damaged plan; destroy it)"
+                table.add_row(name, "?", "?", "?", why, "")
                 continue
             table.add_row(name, str(len(p.nodes)), str(len(p.switches)),
                           str(len(p.namespaces)), p.source, p.description)
@@ -188,13 +204,11 @@ def _enter(lab: str | None, node: str) -> tuple[str, str]:
     """Resolve lab and node, then move this process into the node's namespaces."""
     from netlab.backend.procs import enter_node, uts_path
     from netlab.lab import Lab
-    from netlab.netns import netns_path
 
     handle = Lab.attach(lab)
     n = handle.node(node)
-    if not os.path.exists(netns_path(n.netns)):
-        raise NetlabError(f"namespace {n.netns} of node {node} is missing (netlab status)")
-    enter_node(n.netns, uts_path(handle.name, n.name))
+    # NamespaceGone (exit 1, one message) if its network or UTS namespace is missing.
+    enter_node(n.netns, uts_path(handle.name, n.name), n.name)
     return handle.name, n.name
 
 

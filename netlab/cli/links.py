@@ -153,7 +153,8 @@ def capture(
     seconds: Annotated[float | None, typer.Option(
         "--seconds", min=0.01, help="Stop after this many seconds.")] = None,
 ) -> None:
-    """Capture packets on a lab interface: one line per packet, or a pcap file with -w.
+    """Capture packets on a lab interface: one line per packet, as tcpdump -n prints it,
+    or a pcap file with -w. Times are the kernel's (the stamps tcpdump sees).
 
     Ctrl-C ends it cleanly (the pcap file is complete).
     """

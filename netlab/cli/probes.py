@@ -176,8 +176,9 @@ def _print_matrix(result: Any) -> None:
                   f"in {result.elapsed_s:.3f} s")
 
 
-def check(file: Annotated[Path | None, typer.Argument(
-              help="Topology file of the deployed lab (its expect tables are used).",
+def check(file: Annotated[str | None, typer.Argument(
+              help="The deployed lab's bundled name or topology file (its expect tables"
+                   " are used); a file's path has a '/' or ends in .toml.",
               show_default=False)] = None,
           lab: LabOpt = None, as_json: JsonOpt = False,
           junit: Annotated[Path | None, typer.Option(
@@ -190,7 +191,7 @@ def check(file: Annotated[Path | None, typer.Argument(
     raise typer.Exit(0 if report.ok else 1)
 
 
-def run_check(file: Path | None, lab: str | None, as_json: bool = False,
+def run_check(file: str | Path | None, lab: str | None, as_json: bool = False,
               junit: Path | None = None, retry_for: float = 0.0) -> CheckReport:
     """check's body, also used by `netlab deploy FILE --check` (with retry_for > 0:
     failed reach=true expectations are re-run for that many seconds: services started

@@ -7,6 +7,7 @@ ICMP errors); the socket is ours, so there is no per-call socket or ARP cost.
 
 from __future__ import annotations
 
+import errno
 import os
 import random
 import select
@@ -25,16 +26,25 @@ _ERRORS = {False: (3, 11, 12), True: (1, 2, 3, 4)}
 
 
 @dataclass
-class Echo:
-    """Something received about request `seq`: a Reply or an IcmpError."""
+class Heard:
+    """Something received about one of our requests, and when the kernel received it."""
 
     event: Reply | IcmpError
+    stamp_ns: int
 
 
 class EchoSession:
-    """One raw ICMP socket in `netns`, sending echo requests to one address."""
+    """One raw ICMP socket in `netns`, sending echo requests to one address.
 
-    def __init__(self, plan: Plan, netns: str, dst: str, ident: int | None = None):
+    Round trips are kernel time to kernel time (sockets.SendClock, sockets.receive): how
+    late this process reads a reply changes nothing.
+    """
+
+    def __init__(self, plan: Plan, netns: str, dst: str, ident: int | None = None,
+                 few_in_kernel: bool = False):
+        """`few_in_kernel`: let only a handful of requests wait inside the kernel (for
+        ARP/NDP, or in a full queue); `send` then returns False until they have left,
+        as the kernel's ping is held back by its small send buffer."""
         self.v6 = ":" in dst
         self.dst = dst
         self.src = sockets.source_address(netns, dst)
@@ -42,7 +52,14 @@ class EchoSession:
         self.names = targets.address_map(plan)
         accept = (_ECHO_REPLY[self.v6], *_ERRORS[self.v6])
         self.sock = sockets.raw_icmp(netns, self.v6, accept)
-        self.sent_at: dict[int, float] = {}
+        # Room for a long backlog of replies while the caller is busy (printing, say).
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+        if few_in_kernel:
+            # The kernel's minimum send buffer (what ping asks for): a few requests.
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1)
+        self.clock = sockets.SendClock(self.sock)
+        self._craft(0)  # scapy's layers load now, not in the middle of the first send
+        sockets.await_stamps()
 
     def close(self) -> None:
         self.sock.close()
@@ -53,19 +70,24 @@ class EchoSession:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def send(self, seq: int, ttl: int | None = None) -> None:
+    def send(self, seq: int, ttl: int | None = None) -> bool:
+        """Send request `seq`; False if the send buffer is full (nothing sent: try again
+        once `wait(..., to_send=True)` returns)."""
         if ttl is not None:
             if self.v6:
                 self.sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_UNICAST_HOPS, ttl)
             else:
                 self.sock.setsockopt(socket.IPPROTO_IP, socket.IP_TTL, ttl)
         data = self._craft(seq)
-        self.sent_at[seq] = time.monotonic()
         try:
-            self.sock.sendto(data, (self.dst, 0))
+            self.clock.sendto(data, (self.dst, 0), seq)
         except OSError as e:
+            if e.errno in (errno.EAGAIN, errno.ENOBUFS):
+                # The send buffer is full (a raw socket says ENOBUFS): nothing was sent.
+                return False
             # The kernel refused at once (no route, neighbour failed): report like an error.
             raise sockets.NoRoute(f"cannot send to {self.dst}: {e.strerror}") from None
+        return True
 
     def _craft(self, seq: int) -> bytes:
         if self.v6:
@@ -78,38 +100,35 @@ class EchoSession:
 
         return bytes(ICMP(type=8, id=self.ident, seq=seq) / PAYLOAD)
 
+    def wait(self, seconds: float, to_send: bool = False) -> None:
+        """Sleep until something arrives (or, with `to_send`, the socket can send again)
+        or `seconds` pass."""
+        if seconds > 0:
+            select.select([self.sock], [self.sock] if to_send else [], [], seconds)
+
+    def heard(self) -> Iterator[Heard]:
+        """Everything about our requests queued so far (never blocks)."""
+        self.clock.collect()  # transmit stamps first: they are queued before the answers
+        for dg in sockets.receive(self.sock):
+            ev = self._parse(dg.data, dg.addr, dg.hoplimit, dg.stamp_ns)
+            if ev is not None:
+                yield Heard(ev, dg.stamp_ns)
+
     def receive(self, deadline: float) -> Iterator[Reply | IcmpError]:
         """Events about our requests until `deadline` (monotonic); stops early if the
-        caller stops iterating."""
+        caller stops iterating. What is queued is read even when the caller comes late."""
         while True:
+            for h in self.heard():
+                yield h.event
             left = deadline - time.monotonic()
             if left <= 0:
                 return
-            ready, _, _ = select.select([self.sock], [], [], left)
-            if not ready:
-                return
-            now = time.monotonic()
-            for data, addr, hlim in self._drain():
-                ev = self._parse(data, addr, hlim, now)
-                if ev is not None:
-                    yield ev
-
-    def _drain(self) -> Iterator[tuple[bytes, str, int | None]]:
-        while True:
-            try:
-                data, anc, _, addr = self.sock.recvmsg(65535, socket.CMSG_SPACE(4))
-            except BlockingIOError:
-                return
-            hlim = None
-            for level, kind, value in anc:
-                if level == socket.IPPROTO_IPV6 and kind == sockets.IPV6_HOPLIMIT:
-                    hlim = int.from_bytes(value[:4], "little")
-            yield data, addr[0], hlim
+            self.wait(left)
 
     def _parse(self, data: bytes, addr: str, hlim: int | None,
-               now: float) -> Reply | IcmpError | None:
+               rx_ns: int) -> Reply | IcmpError | None:
         if self.v6:
-            return self._parse6(data, addr, hlim, now)
+            return self._parse6(data, addr, hlim, rx_ns)
         from scapy.layers.inet import ICMP, IP, ICMPerror
 
         pkt = IP(data)
@@ -117,36 +136,36 @@ class EchoSession:
         if icmp is None:
             return None
         if icmp.type == 0:
-            if icmp.id != self.ident or pkt.src != self.dst or icmp.seq not in self.sent_at:
+            if icmp.id != self.ident or pkt.src != self.dst or icmp.seq not in self.clock:
                 return None
-            return Reply(icmp.seq, pkt.src, pkt.ttl, self._rtt(icmp.seq, now), len(icmp))
+            return Reply(icmp.seq, pkt.src, pkt.ttl, self._rtt(icmp.seq, rx_ns), len(icmp))
         inner = pkt.getlayer(ICMPerror)
-        if inner is None or inner.id != self.ident or inner.seq not in self.sent_at:
+        if inner is None or inner.id != self.ident or inner.seq not in self.clock:
             return None
-        return self._error(inner.seq, pkt.src, icmp.type, icmp.code, now)
+        return self._error(inner.seq, pkt.src, icmp.type, icmp.code, rx_ns)
 
     def _parse6(self, data: bytes, addr: str, hlim: int | None,
-                now: float) -> Reply | IcmpError | None:
+                rx_ns: int) -> Reply | IcmpError | None:
         from scapy.layers.inet6 import ICMPv6EchoReply, ICMPv6EchoRequest, IPv6
 
         # The socket gives the ICMPv6 message only; dissect it under a made-up header.
         pkt = IPv6(bytes(IPv6(src=addr, dst=self.src, nh=58, plen=len(data))) + data)
         if pkt.haslayer(ICMPv6EchoReply) and data[0] == 129:
             rep = pkt[ICMPv6EchoReply]
-            if rep.id != self.ident or addr != self.dst or rep.seq not in self.sent_at:
+            if rep.id != self.ident or addr != self.dst or rep.seq not in self.clock:
                 return None
-            return Reply(rep.seq, addr, hlim, self._rtt(rep.seq, now), len(data))
+            return Reply(rep.seq, addr, hlim, self._rtt(rep.seq, rx_ns), len(data))
         req = pkt.getlayer(ICMPv6EchoRequest, 1) if data[0] < 128 else None
-        if req is None or req.id != self.ident or req.seq not in self.sent_at:
+        if req is None or req.id != self.ident or req.seq not in self.clock:
             return None
-        return self._error(req.seq, addr, data[0], data[1], now)
+        return self._error(req.seq, addr, data[0], data[1], rx_ns)
 
-    def _error(self, seq: int, addr: str, type_: int, code: int, now: float) -> IcmpError:
+    def _error(self, seq: int, addr: str, type_: int, code: int, rx_ns: int) -> IcmpError:
         return IcmpError(seq, addr, self.names.get(addr), type_, code,
-                         icmp_text(self.v6, type_, code), self._rtt(seq, now))
+                         icmp_text(self.v6, type_, code), self._rtt(seq, rx_ns))
 
-    def _rtt(self, seq: int, now: float) -> float:
-        return round((now - self.sent_at[seq]) * 1000.0, 3)
+    def _rtt(self, seq: int, received_ns: int) -> float:
+        return sockets.rtt_ms(self.clock.sent_ns(seq), received_ns)
 
 
 def ping(plan: Plan, source: str, target: str, count: int = 3, interval: float = 0.2,
@@ -155,36 +174,117 @@ def ping(plan: Plan, source: str, target: str, count: int = 3, interval: float =
          ident: int | None = None) -> PingResult:
     """Send `count` echo requests from node `source` to `target` (node, node:if, IP).
 
-    Waits up to `timeout` seconds after the last request for outstanding replies.
+    Requests go out on a fixed schedule (request k at start + (k-1) * interval), whatever
+    reading and printing replies costs; after a hold-up of more than one interval the
+    schedule goes on from then, without a burst. Replies count if the kernel received them
+    within `timeout` seconds after the last request, however late this process reads them.
     """
     node = targets.source_node(plan, source)
     tgt = targets.resolve(plan, target, family)
     result = PingResult(source, target, tgt.address)
     try:
-        session = EchoSession(plan, node.netns, tgt.address, ident=ident or _ident())
+        session = EchoSession(plan, node.netns, tgt.address, ident=ident or _ident(),
+                              few_in_kernel=True)
     except sockets.NoRoute as e:
         result.errors.append(IcmpError(0, "", source, -1, -1, str(e), 0.0))
         return result
     with session:
-        for seq in range(1, count + 1):
-            try:
-                session.send(seq)
-            except sockets.NoRoute as e:
-                result.errors.append(IcmpError(seq, "", source, -1, -1, str(e), 0.0))
-            result.sent += 1
-            last = seq == count
-            until = time.monotonic() + (timeout if last else interval)
-            for ev in session.receive(until):
-                (result.replies if isinstance(ev, Reply) else result.errors).append(ev)
-                if on_event:
-                    on_event(ev)
-                if last and result.received + _errored(result) >= count:
-                    break
+        _Pinger(session, result, count, interval, timeout, on_event).run()
     return result
 
 
+HELD_TOO_LONG = 5.0  # s; a neighbour the kernel cannot resolve is given up after 3 s
+
+
+class _Pinger:
+    """ping's loop: send on schedule, and between sends take in what has arrived.
+
+    Like the kernel's ping, only a few requests may wait inside the kernel: over a link
+    that loses ARP, the rest are sent once the neighbour is found (or given up, after
+    which the kernel answers "host unreachable" for those that waited), instead of
+    piling up behind an ARP exchange that fails and taking all of them with it.
+    """
+
+    def __init__(self, session: EchoSession, result: PingResult, count: int,
+                 interval: float, timeout: float,
+                 on_event: Callable[[Reply | IcmpError], None] | None):
+        self.session, self.result, self.count = session, result, count
+        self.interval, self.timeout, self.on_event = interval, timeout, on_event
+        self.start = time.monotonic()
+        self.held_since: float | None = None  # the kernel would take no more requests
+        self.end: float | None = None  # monotonic: last request + timeout
+        self.end_ns = 0  # the same instant on the kernel's clock (CLOCK_REALTIME)
+
+    def run(self) -> None:
+        while True:
+            self._send_due()
+            for h in self.session.heard():
+                self._take(h)
+                self._send_due()  # a long backlog must not hold the next request back
+            if self.end is None:
+                if self.held_since is not None:  # until the kernel takes requests again
+                    self.session.wait(0.05, to_send=True)
+                else:
+                    self.session.wait(self.start + self.result.sent * self.interval
+                                      - time.monotonic())
+                continue
+            if self.result.received + _errored(self.result) >= self.result.sent:
+                return
+            left = self.end - time.monotonic()
+            if left <= 0:
+                for h in self.session.heard():  # what arrived while we looked away
+                    self._take(h)
+                return
+            self.session.wait(left)
+
+    def _send_due(self) -> None:
+        result = self.result
+        if result.sent >= self.count:
+            return
+        now = time.monotonic()
+        due = self.start + result.sent * self.interval
+        if now < due:
+            return
+        seq = result.sent + 1
+        try:
+            if not self.session.send(seq):
+                self.held_since = self.held_since or now
+                if now - self.held_since > HELD_TOO_LONG:
+                    result.errors.append(IcmpError(
+                        0, "", result.source, -1, -1,
+                        f"stopped after {result.sent} requests: the kernel has held the "
+                        f"earlier ones for {HELD_TOO_LONG:g} s (no ARP/NDP answer, or a "
+                        f"full queue)", 0.0))
+                    self.count = result.sent
+                    self._last_sent()
+                return
+        except sockets.NoRoute as e:
+            result.errors.append(IcmpError(seq, "", result.source, -1, -1, str(e), 0.0))
+        self.held_since = None
+        if now - due > self.interval > 0:
+            # This process (or the kernel, see above) held the request up: go on from now
+            # rather than send the missed ones in a burst, as ping does.
+            self.start += now - due
+        result.sent += 1
+        if result.sent == self.count:
+            self._last_sent()
+
+    def _last_sent(self) -> None:
+        self.end = time.monotonic() + self.timeout
+        self.end_ns = time.time_ns() + int(self.timeout * 1e9)
+
+    def _take(self, h: Heard) -> None:
+        if self.end is not None and h.stamp_ns > self.end_ns:
+            return  # arrived after the wait was over: late, as for ping
+        ev = h.event
+        (self.result.replies if isinstance(ev, Reply) else self.result.errors).append(ev)
+        if self.on_event:
+            self.on_event(ev)
+
+
 def _errored(result: PingResult) -> int:
-    return len({e.seq for e in result.errors} - {r.seq for r in result.replies})
+    """Requests answered by an error only (seq 0: a note about no request in particular)."""
+    return len({e.seq for e in result.errors if e.seq} - {r.seq for r in result.replies})
 
 
 def _ident() -> int:

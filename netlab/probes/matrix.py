@@ -5,6 +5,9 @@ sent up front with its own (id, seq) = (source, target), replies collected with 
 over all sockets, unanswered pairs re-sent a few times before the deadline. Packets are
 built and read with struct here: this is the hot path (thousands of packets), where a
 scapy dissect per packet would cost more than the network does.
+
+Each pair's round trip is its own: the clock read just before its request was sent, to
+the kernel's receive stamp of its reply (not when the batch was read).
 """
 
 from __future__ import annotations
@@ -49,7 +52,7 @@ def pingall(plan: Plan, timeout: float = 1.0, attempts: int = 3) -> PingallResul
     base = random.randrange(0x10000)
     idents = [((base + i) % 0xFFFF) + 1 for i in range(len(nodes))]
     # Every pair may need a neighbour entry (all hosts on one switch): make room first.
-    limits.ensure_neighbour_capacity(len(nodes) * (len(nodes) - 1))
+    limits.ensure_neighbour_capacity(len(nodes) * (len(nodes) - 1), plan.lab)
     start = time.monotonic()
     with contextlib.ExitStack() as stack:
         # socks[i][v6]: the source's socket per family, opened only if needed.
@@ -61,6 +64,7 @@ def pingall(plan: Plan, timeout: float = 1.0, attempts: int = 3) -> PingallResul
                 s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
                 per[v6] = s
             socks.append(per)
+        sockets.await_stamps()
         poller = select.poll()
         owner: dict[int, tuple[int, bool]] = {}
         for i, per in enumerate(socks):
@@ -68,20 +72,20 @@ def pingall(plan: Plan, timeout: float = 1.0, attempts: int = 3) -> PingallResul
                 poller.register(s.fileno(), select.POLLIN)
                 owner[s.fileno()] = (i, v6)
         pending = {(i, j) for i in range(len(nodes)) for j in range(len(nodes)) if i != j}
-        sent_at: dict[tuple[int, int], float] = {}
+        sent_at: dict[tuple[int, int], int] = {}  # time.time_ns() just before the send
         deadline = start + timeout
         for attempt in range(attempts):
-            now = time.monotonic()
             for i, j in sorted(pending):
                 v6 = ":" in addrs[j]
+                packet = _echo(v6, idents[i], j)
+                sent_at[(i, j)] = time.time_ns()
                 try:
-                    socks[i][v6].sendto(_echo(v6, idents[i], j), (addrs[j], 0))
+                    socks[i][v6].sendto(packet, (addrs[j], 0))
                 except OSError:
                     # Refused at the source (no route, no address of that family): this
                     # pair cannot be reached; re-sending would not change that.
                     pending.discard((i, j))
                     continue
-                sent_at[(i, j)] = now
             until = start + timeout * (attempt + 1) / attempts
             _collect(poller, owner, socks, idents, addrs, pending, sent_at, names, reached,
                      rtt, min(until, deadline))
@@ -93,25 +97,24 @@ def pingall(plan: Plan, timeout: float = 1.0, attempts: int = 3) -> PingallResul
 
 def _collect(poller: select.poll, owner: dict[int, tuple[int, bool]],
              socks: list[dict[bool, socket.socket]], idents: list[int], addrs: list[str],
-             pending: set[tuple[int, int]], sent_at: dict[tuple[int, int], float],
+             pending: set[tuple[int, int]], sent_at: dict[tuple[int, int], int],
              names: list[str], reached: dict[str, dict[str, bool]],
              rtt: dict[str, dict[str, float]], until: float) -> None:
     while pending:
         left = until - time.monotonic()
         if left <= 0:
             return
-        events = poller.poll(left * 1000.0)
-        now = time.monotonic()
-        for fd, _ in events:
+        for fd, _ in poller.poll(left * 1000.0):
             i, v6 = owner[fd]
-            for data, addr in sockets.drain(socks[i][v6]):
+            for dg in sockets.receive(socks[i][v6]):
+                data = dg.data
                 off = 0 if v6 else (data[0] & 0x0F) * 4  # v4 raw sockets include the IP header
                 if len(data) < off + 8:
                     continue
                 ident, seq = struct.unpack_from("!HH", data, off + 4)
-                if ident != idents[i] or seq >= len(addrs) or addrs[seq] != addr[0]:
+                if ident != idents[i] or seq >= len(addrs) or addrs[seq] != dg.addr:
                     continue
                 if (i, seq) in pending:
                     pending.discard((i, seq))
                     reached[names[i]][names[seq]] = True
-                    rtt[names[i]][names[seq]] = round((now - sent_at[(i, seq)]) * 1000.0, 3)
+                    rtt[names[i]][names[seq]] = sockets.rtt_ms(sent_at[(i, seq)], dg.stamp_ns)

@@ -171,7 +171,7 @@ class PingallResult:
     nodes: list[str]
     addresses: dict[str, str]
     reached: dict[str, dict[str, bool]]  # reached[src][dst]
-    rtt_ms: dict[str, dict[str, float]]
+    rtt_ms: dict[str, dict[str, float]]  # each answered pair's own round trip
     elapsed_s: float
 
     @property

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import random
-import select
 import socket
 import time
 
@@ -51,22 +50,31 @@ def probe(plan: Plan, source: str, target: str, proto: str, port: int,
             with contextlib.suppress(OSError):
                 sink.bind((src, sport))
         segment = _craft(proto, src, tgt.address, sport, port)
-        sent = time.monotonic()
+        clock = sockets.SendClock(raw)
+        sockets.await_stamps()
         try:
-            raw.sendto(segment, (tgt.address, 0))
+            clock.sendto(segment, (tgt.address, 0), 0)
         except OSError as e:
             result.state, result.detail = "unreachable", f"cannot send: {e.strerror}"
             return result
         names = targets.address_map(plan)
-        deadline = sent + timeout
-        while (left := deadline - time.monotonic()) > 0:
-            ready, _, _ = select.select([raw, errs], [], [], left)
-            now = time.monotonic()
-            for sock in ready:
-                for data, addr in sockets.drain(sock):
-                    if _classify(result, sock is errs, data, addr[0], src, sport, names):
-                        result.rtt_ms = round((now - sent) * 1000.0, 3)
+        deadline = time.monotonic() + timeout
+        while True:
+            # Read what is queued before looking at the clock: an answer that arrived in
+            # time counts even if this process was slow to get here.
+            clock.collect()
+            sent = clock.sent_ns(0)
+            for sock in (raw, errs):
+                for dg in sockets.receive(sock):
+                    if dg.stamp_ns - sent > timeout * 1e9:
+                        continue  # arrived after the wait
+                    if _classify(result, sock is errs, dg.data, dg.addr, src, sport, names):
+                        result.rtt_ms = sockets.rtt_ms(sent, dg.stamp_ns)
                         return result
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            sockets.wait_readable([raw, errs], left)
     result.state = "filtered" if proto == "tcp" else "no-answer"
     result.detail = f"timeout: no answer within {timeout:g} s"
     return result

@@ -20,7 +20,7 @@ from netlab.cli import app
 ])
 def test_non_root_fails_at_once_with_exit_2(argv: list[str], monkeypatch, tmp_path) -> None:  # type: ignore[no-untyped-def]
     monkeypatch.setattr(os, "geteuid", lambda: 1000)
-    monkeypatch.setattr("netlab.state.RUN_DIR", tmp_path / "run")  # nothing is touched
+    monkeypatch.setenv("NETLAB_RUN_DIR", str(tmp_path / "run"))  # nothing is touched
     r = CliRunner().invoke(app, argv)
     assert r.exit_code == 2, r.output
     assert "needs root" in r.output
@@ -30,7 +30,7 @@ def test_non_root_fails_at_once_with_exit_2(argv: list[str], monkeypatch, tmp_pa
 def test_lab_is_required_when_several_are_deployed(monkeypatch, tmp_path) -> None:  # type: ignore[no-untyped-def]
     from netlab import state
 
-    monkeypatch.setattr(state, "RUN_DIR", tmp_path)
+    monkeypatch.setenv(state.RUN_DIR_ENV, str(tmp_path))
     for name in ("t3one", "t3two"):
         (tmp_path / name).mkdir()
         (tmp_path / name / "plan.json").write_text("{}")

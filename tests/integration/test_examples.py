@@ -77,7 +77,7 @@ def assert_as_planned(plan: Plan) -> None:
             assert socket.gethostname() == node.hostname
         etc = Path("/etc/netns") / node.netns
         assert (etc / "resolv.conf").read_text() == node.resolv_conf
-        assert (etc / "hosts").read_text() == node.hosts
+        assert (etc / "hosts").read_text() == plan.hosts
 
 
 def neighbours(plan: Plan) -> list[tuple[str, str, str]]:

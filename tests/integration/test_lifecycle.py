@@ -97,7 +97,7 @@ def test_missing_nft_is_refused_before_building(labs, monkeypatch) -> None:  # t
     from netlab.backend import nft
 
     plan = plan_from(NATGW, "t3nonft")
-    monkeypatch.setattr(nft, "nft_path", lambda: None)
+    monkeypatch.setattr(nft, "available", lambda: False)
     with pytest.raises(NetlabError, match="gw.*nft"):
         deploy(labs, plan)
     assert leftovers(plan) == []

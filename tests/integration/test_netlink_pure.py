@@ -63,12 +63,3 @@ def test_address_and_route_requests_decode() -> None:
 def test_attributes_are_padded_to_four_bytes() -> None:
     for n in range(0, 9):
         assert len(nl.attr(1, b"x" * n)) % 4 == 0
-
-
-def test_plan_is_written_exactly_as_to_json() -> None:
-    from netlab.state import plan_json_chunks
-    from tests.integration.conftest import TOPOLOGIES, plan_from
-
-    for path in TOPOLOGIES:
-        plan = plan_from(path, "t3json")
-        assert "".join(plan_json_chunks(plan)) == plan.to_json(), path

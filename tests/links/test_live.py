@@ -209,7 +209,7 @@ def test_capture_prints_one_line_per_packet(routed: Plan) -> None:
     t.join()
     assert code == 0, err
     lines = out.strip().splitlines()
-    assert len(lines) == 2 and "echo-request" in lines[0] and "echo-reply" in lines[1]
+    assert len(lines) == 2 and "ICMP echo request" in lines[0] and "ICMP echo reply" in lines[1]
     assert "2 packet(s) captured" in err
 
 

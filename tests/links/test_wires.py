@@ -71,7 +71,7 @@ def test_interfaces_for_capture(plan: Plan) -> None:
 
 
 def test_runtime_record(plan: Plan, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(state, "RUN_DIR", tmp_path)
+    monkeypatch.setenv(state.RUN_DIR_ENV, str(tmp_path))
     (tmp_path / plan.lab).mkdir()
     end = plan.veths[1].a
     assert linkstate.shaping(plan.lab, end) == ShapingPlan(rate_bit=1_000_000)  # the plan's

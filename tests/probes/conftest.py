@@ -1,16 +1,21 @@
-"""Fixtures for probe tests: real labs (lab names start with "t4"), always destroyed."""
+"""Fixtures for probe tests: real labs (named "t4..." by their files, or "t" + 8 hex digits
+by fresh_lab), always destroyed."""
 
 from __future__ import annotations
 
+import contextlib
+import json
+import secrets
 import socket
 import subprocess
+import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-from netlab import state
 from netlab.lab import Lab
 from netlab.plan import Plan
 from netlab.probes.sockets import open_in
@@ -23,7 +28,6 @@ def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """A private state directory, so tests never see (or clash with) other labs."""
     d = tmp_path_factory.mktemp("run")
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(state, "RUN_DIR", d)
         mp.setenv("NETLAB_RUN_DIR", str(d))
         yield d
     # The backend makes the state directory a shared bind mount (for the namespace
@@ -41,6 +45,7 @@ def deploy(run_dir: Path) -> Iterator[Callable[[Path], Plan]]:
     def _deploy(path: Path) -> Plan:
         lab = Lab.deploy(path, force=True)  # force: leftovers of an interrupted run
         labs.append(lab)
+        wait_links_up(lab.plan)
         return lab.plan
 
     try:
@@ -124,3 +129,88 @@ def netns_exec(netns: str, *argv: str, **kw: object) -> subprocess.CompletedProc
     """Run argv inside netns (no shell)."""
     return subprocess.run(["ip", "netns", "exec", netns, *argv], capture_output=True,
                           text=True, **kw)  # type: ignore[call-overload]
+
+
+@pytest.fixture(scope="module")
+def fresh_lab(run_dir: Path, tmp_path_factory: pytest.TempPathFactory,
+              ) -> Iterator[Callable[[str], Plan]]:
+    """fresh_lab(topology text with a `{name}` placeholder) -> plan of that lab, deployed
+    under a name of its own ("t" + 8 hex digits) so that it can clash with nobody's; every
+    lab is destroyed at module end, also when tests (or the deploy itself) fail."""
+    from netlab.api import load
+
+    files = tmp_path_factory.mktemp("fresh")
+    made: list[Plan] = []
+
+    def _deploy(text: str) -> Plan:
+        name = "t" + secrets.token_hex(4)
+        path = files / f"{name}.toml"
+        path.write_text(text.replace("{name}", name))
+        plan = load(path).plan
+        made.append(plan)
+        Lab.deploy(path)
+        wait_links_up(plan)
+        return plan
+
+    try:
+        yield _deploy
+    finally:
+        for plan in made:
+            Lab(plan).destroy()
+
+
+def wait_links_up(plan: Plan, seconds: float = 10.0) -> None:
+    """Until every interface of the lab is operationally up. The kernel turns a new veth's
+    carrier on a few tens of milliseconds after deploy returns; until then it drops what is
+    sent (so a first ARP request is lost, and the next one goes out a second later)."""
+    deadline = time.monotonic() + seconds
+    for netns in plan.namespaces:
+        while time.monotonic() < deadline:
+            out = subprocess.run(["ip", "-n", netns, "-j", "link", "show"],
+                                 capture_output=True, text=True).stdout
+            links = [x for x in json.loads(out or "[]") if x.get("ifname") != "lo"]
+            if all(x.get("operstate") == "UP" for x in links):
+                break
+            time.sleep(0.01)
+
+
+@contextlib.contextmanager
+def busy_cpu(workers: int = 3, seconds: float = 120.0) -> Iterator[list[int]]:
+    """Keep the CPUs busy: `workers` busy-loop processes, each ending by itself after
+    `seconds` at the latest, and killed (by pid) when the block ends."""
+    loop = ("import time\nend = time.monotonic() + float(__import__('sys').argv[1])\n"
+            "while time.monotonic() < end:\n    pass\n")
+    procs = [subprocess.Popen([sys.executable, "-c", loop, str(seconds)])
+             for _ in range(workers)]
+    try:
+        time.sleep(0.2)  # running before the measurement starts
+        yield [p.pid for p in procs]
+    finally:
+        for p in procs:
+            p.kill()
+        for p in procs:
+            p.wait()
+
+
+def pin_neighbours(plan: Plan, a: str, b: str) -> None:
+    """Permanent ARP entries between two directly wired nodes (eth0 each): the kernel
+    re-resolves a lossy link's neighbours now and then, and a request waiting for ARP
+    takes a second or more, for netlab's ping and the kernel's alike."""
+    ends = {n: (plan.node(n).netns, _mac(plan.node(n).netns, "eth0"),
+                plan.node(n).primary["4"]) for n in (a, b)}
+    for me, peer in ((a, b), (b, a)):
+        netns = ends[me][0]
+        subprocess.run(["ip", "-n", netns, "neigh", "replace", ends[peer][2], "lladdr",
+                        ends[peer][1], "dev", "eth0", "nud", "permanent"], check=True)
+
+
+def _mac(netns: str, ifname: str) -> str:
+    out = subprocess.run(["ip", "-n", netns, "-j", "link", "show", ifname],
+                         capture_output=True, text=True, check=True).stdout
+    return str(json.loads(out)[0]["address"])
+
+
+def netlab_cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """The real `netlab` command in a child process, as a person runs it."""
+    return subprocess.run([sys.executable, "-m", "netlab", *args], capture_output=True,
+                          text=True, timeout=timeout)

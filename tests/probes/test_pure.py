@@ -162,12 +162,12 @@ def test_usage_errors_exit_2(argv: list[str], tmp_path: Path,
                              monkeypatch: pytest.MonkeyPatch) -> None:
     from netlab import state
 
-    monkeypatch.setattr(state, "RUN_DIR", tmp_path)
+    monkeypatch.setenv(state.RUN_DIR_ENV, str(tmp_path))
     assert runner.invoke(app, argv).exit_code == 2
 
 
 def test_cli_start_does_not_import_scapy() -> None:
-    code = ("import sys, netlab.cli, netlab.probes, netlab.pytest_plugin;"
+    code = ("import sys, netlab.cli, netlab.probes, netlab.pytest_plugin; netlab.cli.app;"
             "print(any(m.startswith(('scapy', 'pyroute2')) for m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.stdout.strip() == "False", out.stderr

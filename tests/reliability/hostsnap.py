@@ -143,6 +143,29 @@ def snapshot() -> dict[str, Any]:
     }
 
 
+def settings() -> dict[str, str]:
+    """The host settings netlab may change and must restore (netlab/backend/hostsettings.py):
+    ip_forward, IPv4 forwarding of all, default and each interface, all.accept_redirects
+    (the kernel resets the last three whenever ip_forward changes), and the neighbour
+    gc_thresh1/2/3 of IPv4 and IPv6. snapshot()["sysctls"] holds them too, among all the
+    others; this is the short list, for tests that compare only these."""
+    out: dict[str, str] = {}
+    keys = ["ipv4/ip_forward", "ipv4/conf/all/accept_redirects"]
+    keys += [f"ipv4/conf/{n}/forwarding" for n in sorted(os.listdir("/proc/sys/net/ipv4/conf"))]
+    keys += [f"{fam}/neigh/default/gc_thresh{k}" for fam in ("ipv4", "ipv6") for k in (1, 2, 3)]
+    for key in keys:
+        with contextlib.suppress(OSError):
+            out["net." + key.replace("/", ".")] = Path("/proc/sys/net", key).read_text().strip()
+    return out
+
+
+def settings_diff(before: dict[str, str], after: dict[str, str]) -> list[str]:
+    """What changed between two settings(): values of keys present in both (interfaces
+    that came or went meanwhile, e.g. another lab's, are not a change of the host's)."""
+    return [f"{k}: {before[k]} -> {after[k]}" for k in sorted(set(before) & set(after))
+            if before[k] != after[k]]
+
+
 def diff(before: dict[str, Any], after: dict[str, Any], only: str | None = None,
          ignore: str | None = None) -> str:
     """A readable list of what changed between two snapshots ('' if nothing); with

@@ -15,15 +15,15 @@ import time
 
 def main() -> None:
     pause, lab = float(sys.argv[1]), sys.argv[2]
-    from netlab.backend import uplink
+    from netlab.backend import hostsettings
 
-    real = uplink.restore_forwarding
+    real = hostsettings.release_lab
 
-    def slow(name: str, old: str) -> None:
-        real(name, old)
+    def slow(name: str) -> None:
+        real(name)
         time.sleep(pause)
 
-    uplink.restore_forwarding = slow  # type: ignore[assignment]
+    hostsettings.release_lab = slow  # type: ignore[assignment]
     from netlab.cli import app
 
     sys.argv = ["netlab", "destroy", lab]

@@ -186,8 +186,9 @@ def test_state_directory_without_space(labs, tmp_path: Path) -> None:  # type: i
     """NETLAB_RUN_DIR on a tmpfs with no free inodes: a message, exit 1, nothing built."""
     run = tmp_path / "full"
     run.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k,nr_inodes=8", "t5full", str(run)],
-                   check=True)
+    # mode: a tmpfs is 1777 by default, which netlab refuses as a run directory
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k,nr_inodes=8,mode=0700", "t5full",
+                    str(run)], check=True)
     try:
         for k in range(100):  # use every inode
             try:

@@ -35,3 +35,14 @@ def hub(hosts: int, lab: str = "t2hub") -> str:
     for k in range(hosts):
         lines.append(f'[nodes.h{k}]\n[[links]]\nendpoints = ["hub", "h{k}"]')
     return "\n".join(lines) + "\n"
+
+
+def multi(switches: int, per_switch: int, lab: str = "t2multi") -> str:
+    """One router and `switches` switches (a /16 each) of `per_switch` hosts."""
+    lines = [f'[lab]\nname = "{lab}"', '[nodes.gw]\nkind = "router"']
+    for s in range(switches):
+        lines.append(f'[switches.s{s}]\nsubnet = "10.{s}.0.0/16"')
+        lines.append(f'[[links]]\nendpoints = ["gw", "s{s}"]')
+    for k in range(switches * per_switch):
+        lines.append(f'[nodes.h{k}]\n[[links]]\nendpoints = ["h{k}", "s{k // per_switch}"]')
+    return "\n".join(lines) + "\n"

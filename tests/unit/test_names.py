@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from netlab.names import ifname_problem, lab_name_problem, node_name_problem
+from netlab.errors import UsageError
+from netlab.names import (
+    check_lab_name,
+    ifname_problem,
+    lab_name_problem,
+    netns_name_problem,
+    node_name_problem,
+    sysctl_key_problem,
+)
 
 from .util import plan, problems
 
@@ -37,6 +45,56 @@ def test_ifnames() -> None:
     assert "reserved" in (ifname_problem("lo") or "")
     assert ifname_problem("eth0:1") is not None
     assert ifname_problem("e/1") is not None
+
+
+# Names are matched whole: `re.match` with `$` let a trailing newline through, giving
+# namespaces and hostnames ending in "\n" and a broken /etc/hosts in every node.
+@pytest.mark.parametrize("problem", [lab_name_problem, node_name_problem, netns_name_problem,
+                                     ifname_problem])
+@pytest.mark.parametrize("name", ["abc\n", "abc\r", "a\nb", "abc\x00", "\nabc", "abc\t",
+                                  ".", "..", "a/b", "/x"])
+def test_every_name_kind_is_matched_whole(problem, name: str) -> None:  # type: ignore[no-untyped-def]
+    assert problem("abc") is None
+    assert problem(name) is not None, repr(name)
+
+
+def test_newline_is_named_in_the_message() -> None:
+    assert "'\\n'" in (lab_name_problem("abc\n") or "")
+
+
+@pytest.mark.parametrize("value", [None, 3, ["a"], b"abc"])
+def test_non_strings_are_refused_not_crashed_on(value: object) -> None:
+    for problem in (lab_name_problem, node_name_problem, netns_name_problem, ifname_problem,
+                    sysctl_key_problem):
+        assert problem(value) is not None
+
+
+def test_netns_names_are_prefix_dash_node() -> None:
+    assert netns_name_problem("natgw-pc1") is None
+    assert netns_name_problem("a" * 12 + "-" + "b" * 15) is None  # longest prefix and node
+    assert netns_name_problem("a" * 29) is not None
+    assert netns_name_problem("../../x") is not None
+
+
+def test_sysctl_keys() -> None:
+    assert sysctl_key_problem("net.ipv4.ip_forward") is None
+    assert sysctl_key_problem("net.ipv4.conf.all.accept_redirects") is None
+    for bad in ("net.ipv4.ip_forward\n", "net..x", "net./x", "kernel.panic", "net", "net.a/b"):
+        assert sysctl_key_problem(bad) is not None, bad
+
+
+@pytest.mark.parametrize("name", ["..", ".", "/x", "a/b", "abc\n", "a\x00b", "", "Lab",
+                                  "a" * 13])
+def test_check_lab_name_is_a_usage_error_saying_what_a_name_looks_like(name: str) -> None:
+    with pytest.raises(UsageError) as e:
+        check_lab_name(name, "evil.toml: lab.name")
+    assert e.value.exit_code == 2
+    text = str(e.value)
+    assert text.startswith("evil.toml: lab.name: ") and "e.g. natgw" in text
+
+
+def test_check_lab_name_returns_a_good_name() -> None:
+    assert check_lab_name("natgw") == "natgw"
 
 
 INTERFACES = """

@@ -5,7 +5,7 @@ from __future__ import annotations
 from netlab.compiler import compile_topology
 from netlab.loader import parse
 
-from .gen import chain, hub, star
+from .gen import chain, hub, multi, star
 
 
 def test_star_of_1000_hosts() -> None:
@@ -40,3 +40,16 @@ def test_hub_with_1000_point_to_point_links() -> None:
     assert ifaces[0].addresses == ["10.255.0.1/30"]
     assert ifaces[999].addresses == ["10.255.15.157/30"]  # the 1000th /30 of pools.p2p
     assert p.node("h999").routes[0].via == "10.255.15.157"
+
+
+def test_eight_switches_of_500_hosts() -> None:
+    # The shape of a big lab (a bridge takes at most 1023 ports): 4000 hosts, one router.
+    p = compile_topology(parse(multi(8, 500), "multi.toml"), "multi.toml").plan
+    assert len(p.nodes) == 4001 and len(p.switches) == 8 and len(p.veths) == 4008
+    gw = [i.addresses[0] for i in p.node("gw").interfaces]
+    assert gw == [f"10.{s}.0.1/16" for s in range(8)]
+    assert p.node("h3999").interfaces[0].addresses == ["10.7.1.245/16"]  # the 501st of s7
+    assert [(r.to, r.via) for r in p.node("h3999").routes] == [("default", "10.7.0.1")]
+    # Format 1 took 487 MB here (every node carried the 4000-line hosts file).
+    assert len(p.to_json()) < 8_000_000
+    assert p.hosts.count("\n") == 2 + 4000 + 8
