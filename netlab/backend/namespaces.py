@@ -316,6 +316,33 @@ class Held:
             self.fd = -1
 
 
+def socket_in(fd: int, family: int, kind: int, proto: int = 0) -> socket.socket:
+    """A socket opened inside the namespace open as `fd`, from a short-lived thread.
+
+    /proc/<pid>/ns/net shows the main thread's namespace: a process whose main thread
+    stepped into another lab's namespace, even for microseconds, looks like a process of
+    that lab, and a destroy of that lab running at the same moment would end it (seen:
+    a destroy scanning /run/netns was SIGKILLed by another lab's destroy). Other threads'
+    namespaces are invisible there, and a socket stays bound to the namespace it was
+    opened in."""
+    out: list[socket.socket] = []
+    err: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            with entered_fd(fd):
+                out.append(socket.socket(family, kind, proto))
+        except BaseException as e:  # handed back below
+            err.append(e)
+
+    t = threading.Thread(target=run, name="netlab-socket-in")
+    t.start()
+    t.join()
+    if err:
+        raise err[0]
+    return out[0]
+
+
 def hold(path: str, marker: bool = True) -> Held | None:
     """The network namespace pinned at `path` (never through a symlink), held and entered
     in this thread to read its cookie and (with `marker`) its marker; None if no network
@@ -329,9 +356,7 @@ def hold(path: str, marker: bool = True) -> Held | None:
         st = os.fstat(fd)
         family, proto = (socket.AF_NETLINK, netlink.NETLINK_ROUTE) if marker else \
             (socket.AF_UNIX, 0)
-        with entered_fd(fd):
-            sock = socket.socket(family, socket.SOCK_RAW if marker else socket.SOCK_DGRAM,
-                                 proto)
+        sock = socket_in(fd, family, socket.SOCK_RAW if marker else socket.SOCK_DGRAM, proto)
         try:
             return Held(path, fd, st.st_dev, st.st_ino, cookie(sock),
                         read_marker(sock) if marker else None)

@@ -332,3 +332,34 @@ def test_destroy_without_state_removes_exactly_the_lab(labs, foreign, lost) -> N
         assert other in _netns_list() and hand.is_dir()
     finally:
         hand.rmdir()
+
+
+def test_proving_a_namespace_never_moves_the_main_thread(monkeypatch: pytest.MonkeyPatch,
+                                                         ) -> None:
+    """Reading a namespace's cookie and marker happens in another thread: the main
+    thread's namespace is what /proc/<pid>/ns/net shows, and a process seen inside a lab's
+    namespace is ended by that lab's destroy (a destroy scanning /run/netns was SIGKILLed
+    by another lab's destroy running at the same moment)."""
+    import threading
+
+    from netlab import netns
+    from netlab.backend import namespaces
+
+    name = "t5m" + secrets.token_hex(3)
+    _sh("ip", "netns", "add", name)
+    try:
+        moved: list[str] = []
+        real = netns.setns
+
+        def spy(fd: int, nstype: int = 0) -> None:
+            if threading.current_thread() is threading.main_thread():
+                moved.append(os.readlink(f"/proc/self/fd/{fd}"))
+            real(fd, nstype)
+
+        monkeypatch.setattr(netns, "setns", spy)
+        h = namespaces.hold(f"/run/netns/{name}")
+        assert h is not None and h.cookie > 0
+        h.release()
+        assert moved == []
+    finally:
+        _sh("ip", "netns", "del", name)
