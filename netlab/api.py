@@ -7,11 +7,11 @@ from pathlib import Path
 
 import networkx as nx
 
-from netlab.compiler import compile_topology
+from netlab.compile.compiler import compile_topology
 from netlab.errors import Problem, TopologyError
-from netlab.loader import merge, parse_lenient, read_text
-from netlab.model import TopologyFile
-from netlab.plan import Plan
+from netlab.plan.model import Plan
+from netlab.topology.loader import merge, parse_lenient, read_text
+from netlab.topology.model import TopologyFile
 
 
 @dataclass

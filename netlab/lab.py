@@ -15,11 +15,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from netlab.errors import UsageError
-from netlab.plan import Plan
+from netlab.plan.model import Plan
 
 if TYPE_CHECKING:
     from netlab.api import Topology
-    from netlab.backend.destroy import Report
+    from netlab.backends.kernel.destroy import Report
+    from netlab.backends.kernel.observe import LabStatus
     from netlab.probes.results import (
         CheckReport,
         PingallResult,
@@ -27,7 +28,6 @@ if TYPE_CHECKING:
         PortResult,
         TraceResult,
     )
-    from netlab.status import LabStatus
 
 
 class Lab:
@@ -50,7 +50,7 @@ class Lab:
     @classmethod
     def deploy(cls, topology: str | Path | Topology | Plan, force: bool = False) -> Lab:
         """Build a lab from a topology file, a loaded Topology or a Plan (needs root)."""
-        from netlab.backend.apply import deploy
+        from netlab.backends.kernel.apply import deploy
 
         plan = _plan_of(topology)
         deploy(plan, force=force)
@@ -59,13 +59,13 @@ class Lab:
     @classmethod
     def attach(cls, name: str | None = None) -> Lab:
         """The deployed lab `name` (or the only deployed one)."""
-        from netlab.state import read_plan, resolve_lab
+        from netlab.state.store import read_plan, resolve_lab
 
         return cls(read_plan(resolve_lab(name)))
 
     def destroy(self) -> Report | None:
         """Remove everything the lab created; None if it was not deployed (idempotent)."""
-        from netlab.backend.destroy import destroy_lab
+        from netlab.backends.kernel.destroy import destroy_lab
 
         return destroy_lab(self.name)
 
@@ -78,7 +78,7 @@ class Lab:
     # --- looking and running ----------------------------------------------------------
 
     def status(self) -> LabStatus:
-        from netlab.status import lab_status
+        from netlab.backends.kernel.observe import lab_status
 
         return lab_status(self.name)
 
@@ -87,7 +87,7 @@ class Lab:
 
         Keyword arguments go to subprocess.run; by default output is captured as text.
         """
-        from netlab.backend.procs import run_in_node
+        from netlab.backends.kernel.procs import run_in_node
 
         if isinstance(argv, str):
             argv = ["/bin/sh", "-c", argv]

@@ -103,7 +103,7 @@ def check_lab_name(name: object, where: str = "") -> str:
     """`name` if it is a valid lab name; else a UsageError (exit 2) saying what is wrong
     and what a lab name looks like. `where` says where the name came from (e.g. a file's
     lab.name). Every entry point that takes a lab name goes through here (directly, or
-    through netlab.state.lab_dir/resolve_lab/read_plan) before anything is read or removed."""
+    through netlab.state.store.lab_dir/resolve_lab/read_plan) before anything is read or removed."""
     why = lab_name_problem(name)
     if why is None:
         return name  # type: ignore[return-value]

@@ -25,7 +25,7 @@ import pytest
 
 if TYPE_CHECKING:
     from netlab.lab import Lab
-    from netlab.plan import Plan
+    from netlab.plan.model import Plan
 
 MARKER = "netlab_topology"
 
@@ -69,7 +69,7 @@ def _find(path: Path, test_dir: Path, root: Path) -> Path:
 def unique_plan(path: Path) -> Plan:
     """The topology's plan, renamed to a fresh lab name (and namespace prefix)."""
     from netlab.api import load
-    from netlab.compiler import compile_topology
+    from netlab.compile.compiler import compile_topology
 
     topo = load(path)
     name = f"{topo.name[:6].rstrip('-')}-{secrets.token_hex(2)}"  # <= 11 chars

@@ -46,7 +46,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from netlab.plan import Plan  # noqa: E402
+from netlab.plan.model import Plan  # noqa: E402
 
 SETTLE = 2.0  # seconds between runs (--settle): the kernel frees destroyed namespaces
 # asynchronously, and a deploy that starts meanwhile competes with it
@@ -169,7 +169,8 @@ def timed(argv: list[str], **kw: object) -> tuple[float, int, float]:
 API_SNIPPET = """
 import sys, time
 from netlab.lab import Lab
-import netlab.api, netlab.backend.apply, netlab.backend.destroy  # imports before timing
+import netlab.api, netlab.backends.kernel.apply  # imports before timing
+import netlab.backends.kernel.destroy
 t0 = time.perf_counter()
 lab = Lab.deploy(sys.argv[1])
 t1 = time.perf_counter()

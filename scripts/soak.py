@@ -62,7 +62,7 @@ def main() -> int:
             print(f"{i:5d}  {t1 - t0:8.3f}  {t2 - t1:9.3f}  {(kernel_kb() - k0) / 1024:9.1f}"
                   f"  {(rss_kb() - r0) / 1024:6.1f}  {len(os.listdir('/proc/self/fd')):3d}")
     finally:
-        from netlab.backend.destroy import destroy_lab
+        from netlab.backends.kernel.destroy import destroy_lab
 
         destroy_lab("t5soak")
     time.sleep(2)  # the kernel frees namespaces asynchronously

@@ -12,7 +12,7 @@ import typer
 from netlab.errors import NetlabError, TopologyError, report_interrupted, require_root
 
 if TYPE_CHECKING:
-    from netlab.plan import Plan
+    from netlab.plan.model import Plan
 
 
 @contextmanager
@@ -38,7 +38,7 @@ def print_warnings(file: str, warnings: list) -> None:  # type: ignore[type-arg]
 
 def deployed_plan(lab: str | None, verb: str) -> Plan:
     """The saved plan of the lab a root-only verb acts on (--lab, or the only one)."""
-    from netlab.state import read_plan, resolve_lab
+    from netlab.state.store import read_plan, resolve_lab
 
     require_root(verb)
     return read_plan(resolve_lab(lab))

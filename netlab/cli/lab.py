@@ -34,9 +34,9 @@ def deploy(
     with friendly_errors():
         require_root("deploy")
         from netlab.api import load
-        from netlab.backend.apply import deploy as apply_plan
-        from netlab.library import resolve
-        from netlab.status import summary
+        from netlab.backends.kernel.apply import deploy as apply_plan
+        from netlab.backends.kernel.observe import summary
+        from netlab.topology.library import resolve
 
         t0 = time.perf_counter()
         path = resolve(file)  # a bundled lab's name (`netlab labs`), or a path
@@ -59,7 +59,7 @@ def deploy(
 
 
 def _only_lab(name: str) -> bool:
-    from netlab.state import list_labs
+    from netlab.state.store import list_labs
 
     return list_labs() == [name]
 
@@ -72,8 +72,8 @@ def destroy(
     """Remove everything a lab created (idempotent; the topology file may be gone)."""
     with friendly_errors():
         require_root("destroy")
-        from netlab.backend.destroy import destroy_lab
-        from netlab.state import deployed_labs
+        from netlab.backends.kernel.destroy import destroy_lab
+        from netlab.state.store import deployed_labs
 
         if all_labs == (target is not None):
             raise UsageError("name a lab (or its topology file), or pass --all")
@@ -103,14 +103,14 @@ def _lab_name(target: str) -> str:
     """The lab named on the command line, or in a topology file (read leniently: it may
     be broken). A valid lab name is a lab name; a file must look like one (a .toml name
     or a path with '/'). Either way the name is checked before anything is touched."""
-    from netlab.library import is_path
     from netlab.names import check_lab_name, lab_name_problem
+    from netlab.topology.library import is_path
 
     if lab_name_problem(target) is None:
         return target
     if not is_path(target):
         return check_lab_name(target)  # `destroy ..`, `destroy .`, names with '\n' or NUL
-    from netlab.loader import read_table  # the loader's checks (as root: whose file?)
+    from netlab.topology.loader import read_table  # the loader's checks (as root: whose file?)
 
     try:
         name = read_table(target)["lab"]["name"]
@@ -126,7 +126,7 @@ def list_() -> None:
         from rich.console import Console
         from rich.table import Table
 
-        from netlab.state import LabNotFound, deployed_labs, read_plan
+        from netlab.state.store import LabNotFound, deployed_labs, read_plan
 
         labs = deployed_labs()
         if not labs:
@@ -155,8 +155,8 @@ def status(
     """Show the lab as the kernel sees it; flag drift from the plan (exit 1 if any)."""
     with friendly_errors():
         require_root("status")
-        from netlab.state import resolve_lab
-        from netlab.status import lab_status
+        from netlab.backends.kernel.observe import lab_status
+        from netlab.state.store import resolve_lab
 
         st = lab_status(resolve_lab(lab))
         if as_json:
@@ -202,7 +202,7 @@ def _print_status(st) -> None:  # type: ignore[no-untyped-def]
 
 def _enter(lab: str | None, node: str) -> tuple[str, str]:
     """Resolve lab and node, then move this process into the node's namespaces."""
-    from netlab.backend.procs import enter_node, uts_path
+    from netlab.backends.kernel.procs import enter_node, uts_path
     from netlab.lab import Lab
 
     handle = Lab.attach(lab)

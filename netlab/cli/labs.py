@@ -14,7 +14,7 @@ def labs(
         help="A bundled lab: print its file's path and its lesson.", show_default=False)] = None,
 ) -> None:
     """List the bundled labs with one line each; with NAME, show that lab's lesson."""
-    from netlab import library
+    from netlab.topology import library
 
     with friendly_errors():
         if name is not None:

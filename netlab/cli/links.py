@@ -13,8 +13,8 @@ from netlab.cli.common import deployed_plan, friendly_errors
 from netlab.errors import UsageError
 
 if TYPE_CHECKING:
-    from netlab.plan import Plan, ShapingPlan
-    from netlab.wires import Wire
+    from netlab.plan.model import Plan, ShapingPlan
+    from netlab.plan.wires import Wire
 
 LabOpt = Annotated[str | None, typer.Option(
     "--lab", "-l", help="Lab name (default: the only deployed lab).")]
@@ -55,7 +55,7 @@ def link(
     netlab link r1 r2 down;  netlab link pc1 lan set --rate 1mbit --loss 2%;
     netlab link r1:eth1 r2 set --from r1 --rate 512kbit;  netlab link r1 r2 set --clear
     """
-    from netlab import wires
+    from netlab.plan import wires
 
     with friendly_errors():
         plan = deployed_plan(lab, "link")
@@ -68,7 +68,7 @@ def link(
         if action is Action.show:
             _show(plan, wire)
         elif action in (Action.down, Action.up):
-            from netlab.backend import linkctl
+            from netlab.backends.kernel import linkctl
 
             linkctl.set_up(plan, wire, action is Action.up)
             typer.echo(f"{wire.label}: {action.value}")
@@ -78,8 +78,9 @@ def link(
 
 def _set(plan: Plan, wire: Wire, values: dict[str, str | None], from_: str | None,
          clear: bool) -> None:
-    from netlab import linkprops, linkstate
-    from netlab.backend import linkctl
+    from netlab.backends.kernel import linkctl
+    from netlab.compile import linkprops
+    from netlab.state import linkstate
 
     if not clear and all(v is None for v in values.values()):
         raise UsageError("say what to set: --rate, --delay, --jitter, --loss or --clear")
@@ -104,7 +105,7 @@ def _set(plan: Plan, wire: Wire, values: dict[str, str | None], from_: str | Non
 
 def _merge(current: ShapingPlan | None, values: dict[str, str | None]) -> dict[str, object]:
     """Current shaping as property text, with the given options replacing it ("off": none)."""
-    from netlab import linkprops
+    from netlab.compile import linkprops
 
     out: dict[str, object] = {}
     if current is not None:
@@ -127,8 +128,8 @@ def _merge(current: ShapingPlan | None, values: dict[str, str | None]) -> dict[s
 
 
 def _show(plan: Plan, wire: Wire) -> None:
-    from netlab import linkprops
-    from netlab.backend import linkctl, shaping
+    from netlab.backends.kernel import linkctl, shaping
+    from netlab.compile import linkprops
 
     typer.echo(wire.label)
     for side, peer in ((wire.a, wire.b), (wire.b, wire.a)):
@@ -158,8 +159,8 @@ def capture(
 
     Ctrl-C ends it cleanly (the pcap file is complete).
     """
-    from netlab import capture as cap
-    from netlab import wires
+    from netlab.plan import wires
+    from netlab.probes import capture as cap
 
     with friendly_errors():
         plan = deployed_plan(lab, "capture")

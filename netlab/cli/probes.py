@@ -13,7 +13,7 @@ from netlab.cli.common import deployed_plan, friendly_errors
 from netlab.errors import UsageError, require_root
 
 if TYPE_CHECKING:
-    from netlab.plan import ExpectPlan, Plan
+    from netlab.plan.model import ExpectPlan, Plan
     from netlab.probes.results import CheckReport
 
 LabOpt = Annotated[str | None, typer.Option(
@@ -198,12 +198,12 @@ def run_check(file: str | Path | None, lab: str | None, as_json: bool = False,
     by `exec` may still be starting up)."""
     from netlab.probes.check import check as run
     from netlab.probes.junit import to_junit
-    from netlab.state import read_plan, resolve_lab
+    from netlab.state.store import read_plan, resolve_lab
 
     expectations = None
     if file is not None:
         from netlab.api import load
-        from netlab.library import resolve
+        from netlab.topology.library import resolve
 
         topo = load(resolve(file))  # a path, or a bundled lab's name
         plan = read_plan(lab or topo.name)

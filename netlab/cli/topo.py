@@ -37,7 +37,7 @@ def plan(
 ) -> None:
     """Show everything deploy would create, without touching the system."""
     from netlab.api import load
-    from netlab.render import plan_text
+    from netlab.plan.render import plan_text
 
     with friendly_errors():
         topo = load(file)
@@ -51,7 +51,7 @@ def graph(
 ) -> None:
     """Draw the topology: DOT, Mermaid, or SVG/PNG through Graphviz."""
     from netlab.api import load
-    from netlab.render import to_dot, to_mermaid
+    from netlab.plan.render import to_dot, to_mermaid
 
     with friendly_errors():
         suffix = out.suffix.lower()
@@ -84,7 +84,7 @@ def graph(
 
 def schema() -> None:
     """Print the JSON Schema of topology files (for taplo / Even Better TOML)."""
-    from netlab.schema import json_schema
+    from netlab.topology.schema import json_schema
 
     typer.echo(json.dumps(json_schema(), indent=2))
 

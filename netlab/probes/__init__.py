@@ -1,6 +1,6 @@
 """Probes: real packets sent from inside a deployed lab's namespaces.
 
-Every function takes the lab's Plan (netlab.state.read_plan, or Lab.plan) and node names;
+Every function takes the lab's Plan (netlab.state.store.read_plan, or Lab.plan) and node names;
 none imports scapy or pyroute2 until it runs.
 
     ping(plan, "pc1", "web")            ICMP echo            -> PingResult

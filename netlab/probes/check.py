@@ -11,7 +11,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from netlab.plan import ExpectPlan, Plan
+from netlab.plan.model import ExpectPlan, Plan
 from netlab.probes import dns, targets
 from netlab.probes.icmp import ping
 from netlab.probes.results import CheckReport, CheckResult

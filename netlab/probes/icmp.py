@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from netlab.plan import Plan
+from netlab.plan.model import Plan
 from netlab.probes import sockets, targets
 from netlab.probes.results import IcmpError, PingResult, Reply, icmp_text
 

@@ -7,7 +7,7 @@ most pairs to "neighbour table overflow" (and starve other labs). Like Mininet, 
 the thresholds, never lower them; the sysctls exist only in the host's namespace. They
 stay raised while the lab is deployed (its entries are still there after pingall) and
 come back to the host's own values when the last lab that needed them is destroyed
-(netlab/backend/hostsettings.py).
+(netlab/backends/kernel/hostsettings.py).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ def ensure_neighbour_capacity(entries: int, lab: str) -> list[str]:
     Returns the sysctls changed (for a note to the user); quietly does nothing when they
     cannot be written (not root, or running inside a namespace without them).
     """
-    from netlab.backend import hostsettings
+    from netlab.backends.kernel import hostsettings
 
     try:
         return hostsettings.raise_neighbour_limits(lab, entries, _TARGET)

@@ -19,7 +19,7 @@ import socket
 import struct
 import time
 
-from netlab.plan import Plan
+from netlab.plan.model import Plan
 from netlab.probes import limits, sockets
 from netlab.probes.results import PingallResult
 

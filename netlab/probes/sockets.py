@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from netlab.errors import NetlabError
-from netlab.netns import entered
+from netlab.linux.netns import entered
 
 # linux/icmp.h: on a raw ICMPv4 socket, a bitmask of ICMP types to *drop*.
 ICMP_FILTER = 1

@@ -7,7 +7,7 @@ import ipaddress
 from dataclasses import dataclass
 
 from netlab.errors import UsageError, did_you_mean
-from netlab.plan import NodePlan, Plan
+from netlab.plan.model import NodePlan, Plan
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ import random
 import socket
 import time
 
-from netlab.plan import Plan
+from netlab.plan.model import Plan
 from netlab.probes import sockets, targets
 from netlab.probes.results import PortResult, icmp_text
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 
-from netlab.plan import Plan
+from netlab.plan.model import Plan
 from netlab.probes import sockets, targets
 from netlab.probes.icmp import EchoSession
 from netlab.probes.results import Hop, IcmpError, Reply, TraceResult

@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 
-from netlab.compiler import compile_topology
-from netlab.model import TopologyFile
-from netlab.plan import Plan
+from netlab.compile.compiler import compile_topology
+from netlab.plan.model import Plan
+from netlab.topology.model import TopologyFile
 
 ROOT = Path(__file__).resolve().parents[2]
 TOPOLOGIES = sorted((ROOT / "topologies").glob("*.toml"))
@@ -48,7 +48,7 @@ def plan_from(source: Path | str, name: str, edit: Callable[[dict[str, Any]], No
 
 def leftovers(plan: Plan) -> list[str]:
     """Everything of the lab still on the system (empty when destroy was complete)."""
-    from netlab.state import lab_dir
+    from netlab.state.store import lab_dir
 
     out = [f"netns {n}" for n in plan.namespaces if os.path.lexists(f"/run/netns/{n}")]
     out += [f"/etc/netns/{n}" for n in plan.namespaces if os.path.lexists(f"/etc/netns/{n}")]
@@ -71,7 +71,7 @@ def leftovers(plan: Plan) -> list[str]:
 @pytest.fixture
 def labs() -> Iterator[list[Plan]]:
     """Plans deployed by the test go in this list; all are destroyed afterwards."""
-    from netlab.backend.destroy import destroy_lab
+    from netlab.backends.kernel.destroy import destroy_lab
 
     deployed: list[Plan] = []
     yield deployed

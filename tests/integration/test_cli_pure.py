@@ -28,11 +28,11 @@ def test_non_root_fails_at_once_with_exit_2(argv: list[str], monkeypatch, tmp_pa
 
 
 def test_lab_is_required_when_several_are_deployed(monkeypatch, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    from netlab import state
+    from netlab.state import store
 
-    monkeypatch.setenv(state.RUN_DIR_ENV, str(tmp_path))
+    monkeypatch.setenv(store.RUN_DIR_ENV, str(tmp_path))
     for name in ("t3one", "t3two"):
         (tmp_path / name).mkdir()
         (tmp_path / name / "plan.json").write_text("{}")
-    with pytest.raises(state.UsageError, match="t3one, t3two"):
-        state.resolve_lab(None)
+    with pytest.raises(store.UsageError, match="t3one, t3two"):
+        store.resolve_lab(None)

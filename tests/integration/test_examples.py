@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from netlab.netns import CLONE_NEWUTS, entered
-from netlab.plan import Plan
+from netlab.linux.netns import CLONE_NEWUTS, entered
+from netlab.plan.model import Plan
 from tests.integration.conftest import TOPOLOGIES, deploy, leftovers, ping, plan_from
 
 pytestmark = pytest.mark.root

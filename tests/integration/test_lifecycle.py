@@ -7,9 +7,9 @@ import subprocess
 
 import pytest
 
-from netlab.backend import apply
+from netlab.backends.kernel import apply
 from netlab.errors import NetlabError
-from netlab.plan import Plan
+from netlab.plan.model import Plan
 from tests.integration.conftest import ROOT, deploy, leftovers, ping, plan_from
 
 pytestmark = pytest.mark.root
@@ -79,7 +79,7 @@ def test_redeploy_is_refused_unless_forced(labs) -> None:  # type: ignore[no-unt
 
 
 def test_two_labs_side_by_side(labs) -> None:  # type: ignore[no-untyped-def]
-    from netlab.backend.destroy import destroy_lab
+    from netlab.backends.kernel.destroy import destroy_lab
 
     a, b = plan_from(NATGW, "t3side1"), plan_from(NATGW, "t3side2")
     deploy(labs, a)
@@ -94,7 +94,7 @@ def test_two_labs_side_by_side(labs) -> None:  # type: ignore[no-untyped-def]
 
 
 def test_missing_nft_is_refused_before_building(labs, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    from netlab.backend import nft
+    from netlab.linux import nft
 
     plan = plan_from(NATGW, "t3nonft")
     monkeypatch.setattr(nft, "available", lambda: False)
@@ -104,7 +104,7 @@ def test_missing_nft_is_refused_before_building(labs, monkeypatch) -> None:  # t
 
 
 def test_etc_netns_leftover_link_is_reused_foreign_one_refused(labs) -> None:  # type: ignore[no-untyped-def]
-    from netlab.state import lab_dir
+    from netlab.state.store import lab_dir
 
     plan = plan_from(NATGW, "t3stale")
     pc1 = plan.node("pc1").netns

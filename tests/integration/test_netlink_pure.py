@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import socket
 
-from netlab.backend import netlink as nl
+from netlab.linux import netlink as nl
 
 
 class _Sink:

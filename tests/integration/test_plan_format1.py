@@ -10,8 +10,8 @@ import sys
 
 import pytest
 
-from netlab.plan import Plan
-from netlab.state import PLAN_FILE, lab_dir
+from netlab.plan.model import Plan
+from netlab.state.store import PLAN_FILE, lab_dir
 
 from .conftest import ROOT, deploy, leftovers, plan_from
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from netlab.plan import Plan
+from netlab.plan.model import Plan
 from tests.integration.conftest import ROOT, deploy, leftovers, plan_from
 
 pytestmark = pytest.mark.root
@@ -91,7 +91,7 @@ def _host_forwarding() -> str:
 
 def test_uplink_host_side(labs) -> None:  # type: ignore[no-untyped-def]
     """Only the host side is checked: no packet is sent beyond the host."""
-    from netlab.backend.nft import host_table_exists
+    from netlab.linux.nft import host_table_exists
 
     def edit(raw):  # type: ignore[no-untyped-def]
         raw["uplink"] = {"node": "gw", "subnet": "100.127.253.0/30"}

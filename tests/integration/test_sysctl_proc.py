@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from netlab.backend import namespaces
-from netlab.netns import CLONE_NEWNET, setns, unshare
+from netlab.linux import namespaces
+from netlab.linux.netns import CLONE_NEWNET, setns, unshare
 
 pytestmark = pytest.mark.root
 

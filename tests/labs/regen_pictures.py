@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import re
 
-from netlab import library
 from netlab.api import load
-from netlab.render import to_mermaid
+from netlab.plan.render import to_mermaid
+from netlab.topology import library
 
 _BLOCK = re.compile(r"```mermaid\n.*?```", re.S)
 

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from netlab import firewall
-from netlab.compiler import compile_topology
+from netlab.compile import firewall
+from netlab.compile.compiler import compile_topology
 from netlab.errors import NetlabError, TopologyError
-from netlab.loader import parse
+from netlab.topology.loader import parse
 from tests.unit.test_firewall_check import INJECTIONS, SECRET
 from tests.unit.test_firewall_check import topo as literal_topo
 
@@ -109,7 +109,7 @@ def _tables(netns: str | None = None) -> set[str]:
 def lab_name() -> Iterator[str]:
     """A unique lab name; whatever a test deployed under it is destroyed afterwards."""
     from netlab.lab import Lab
-    from netlab.state import lab_dir
+    from netlab.state.store import lab_dir
 
     name = "t" + secrets.token_hex(4)
     yield name
@@ -204,8 +204,8 @@ def test_the_dmz_firewall_validates_and_deploys_into_netlab_s_table_only(
 
 
 def _assert_gone(plan) -> None:  # type: ignore[no-untyped-def]
-    from netlab.netns import netns_path
-    from netlab.state import lab_dir
+    from netlab.linux.netns import netns_path
+    from netlab.state.store import lab_dir
 
     assert not any(os.path.exists(netns_path(ns)) for ns in plan.namespaces)
     assert not lab_dir(plan.lab).exists()

@@ -11,14 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from netlab import library
 from netlab.api import load
 from netlab.lab import Lab
-from netlab.netns import netns_path
-from netlab.plan import Plan
+from netlab.linux.netns import netns_path
+from netlab.plan.model import Plan
 from netlab.probes import check
 from netlab.probes.results import CheckReport
-from netlab.state import lab_dir, read_record
+from netlab.state.store import lab_dir, read_record
+from netlab.topology import library
 from tests.labs.labtools import EXPECTED_FAILURES, deploy_name, renamed_copy
 
 pytestmark = pytest.mark.root

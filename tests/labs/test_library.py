@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from netlab import library
 from netlab.api import load
 from netlab.cli import app
 from netlab.errors import UsageError
-from netlab.render import to_mermaid
+from netlab.plan.render import to_mermaid
+from netlab.topology import library
 from tests.labs.labtools import EXPECTED_FAILURES, deploy_name
 
 LABS = library.bundled()

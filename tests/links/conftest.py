@@ -12,8 +12,8 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from netlab.netns import entered
-from netlab.plan import Plan
+from netlab.linux.netns import entered
+from netlab.plan.model import Plan
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from netlab.capture import describe
+from netlab.probes.capture import describe
 
 
 def packets() -> list[object]:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from netlab import linkprops as lp
-from netlab.plan import ShapingPlan
+from netlab.compile import linkprops as lp
+from netlab.plan.model import ShapingPlan
 
 
 @pytest.mark.parametrize(("text", "bits"), [

@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from netlab import linkstate, state
-from netlab.backend import linkctl, shaping
+from netlab.backends.kernel import linkctl, shaping
 from netlab.cli import app
-from netlab.plan import Plan, ShapingPlan
+from netlab.plan.model import Plan, ShapingPlan
+from netlab.state import linkstate, store
 
 from .conftest import tcp_throughput, udp_delivery
 
@@ -121,7 +121,7 @@ def test_link_set_changes_and_records_at_runtime(lossy: Plan) -> None:
         "a:eth0: shaping is none, expected rate 2mbit loss 100%"]
     shaping.apply_end(lossy.veths[0].a, lossy.veths[0].b,
                       ShapingPlan(rate_bit=2_000_000, loss_pct=100.0))
-    rec = json.loads((state.lab_dir("t7loss") / linkstate.LINKS_FILE).read_text())
+    rec = json.loads((store.lab_dir("t7loss") / linkstate.LINKS_FILE).read_text())
     assert rec[f"{a.netns}:eth0"]["shaping"]["loss_pct"] == 100.0
     code, out, _ = run("link", "--lab", "t7loss", "a", "b")
     assert "rate 2mbit loss 100%" in out
@@ -231,7 +231,7 @@ def test_delay_is_refused_before_anything_is_built_without_netem(
             Lab.deploy(path)
         assert "nothing was built" in str(e.value) and "t7delay-a:eth0" in str(e.value)
         assert not any(Path("/run/netns", ns).exists() for ns in plan.namespaces)
-        assert "t7delay" not in state.deployed_labs()
+        assert "t7delay" not in store.deployed_labs()
     finally:
         Lab(plan).destroy()  # only if the refusal failed to happen
 

@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from netlab import linkprops
-from netlab.backend import shaping
-from netlab.plan import ShapingPlan, VethEnd
+from netlab.backends.kernel import shaping
+from netlab.compile import linkprops
+from netlab.plan.model import ShapingPlan, VethEnd
 
 
 class FakeIPRoute:

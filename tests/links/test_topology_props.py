@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from netlab import kernel
-from netlab.compiler import compile_topology
+from netlab.compile.compiler import compile_topology
 from netlab.errors import TopologyError
-from netlab.loader import parse
-from netlab.plan import Plan, ShapingPlan
+from netlab.linux import kconfig
+from netlab.plan.model import Plan, ShapingPlan
+from netlab.topology.loader import parse
 
 BASE = """
 [lab]
@@ -102,7 +102,7 @@ def test_props_needs_one_table_per_endpoint() -> None:
 def test_delay_warns_unless_the_kernel_has_netem(
     monkeypatch: pytest.MonkeyPatch, has_netem: bool | None, warned: bool
 ) -> None:
-    monkeypatch.setattr(kernel, "config_option", lambda name: has_netem)
+    monkeypatch.setattr(kconfig, "config_option", lambda name: has_netem)
     plan, warnings = compile_('[[links]]\nendpoints = ["a", "b"]\ndelay = "20ms"\n'
                               'jitter = "5ms"\n')
     assert plan.veths[0].a.shaping == ShapingPlan(delay_ms=20.0, jitter_ms=5.0)
@@ -113,7 +113,7 @@ def test_delay_warns_unless_the_kernel_has_netem(
 
 
 def test_plan_text_shows_what_each_end_sends() -> None:
-    from netlab.render import plan_text
+    from netlab.plan.render import plan_text
 
     plan, _ = compile_('[[links]]\nendpoints = ["a", "lan"]\nprops = [{}, {rate = "5mbit"}]\n'
                        '[[links]]\nendpoints = ["a", "b"]\nloss = "1%"\n')

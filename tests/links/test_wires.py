@@ -6,11 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from netlab import linkstate, state, wires
-from netlab.compiler import compile_topology
+from netlab.compile.compiler import compile_topology
 from netlab.errors import UsageError
-from netlab.loader import parse
-from netlab.plan import Plan, ShapingPlan
+from netlab.plan import wires
+from netlab.plan.model import Plan, ShapingPlan
+from netlab.state import linkstate, store
+from netlab.topology.loader import parse
 
 TOPO = """
 [lab]
@@ -71,7 +72,7 @@ def test_interfaces_for_capture(plan: Plan) -> None:
 
 
 def test_runtime_record(plan: Plan, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(state.RUN_DIR_ENV, str(tmp_path))
+    monkeypatch.setenv(store.RUN_DIR_ENV, str(tmp_path))
     (tmp_path / plan.lab).mkdir()
     end = plan.veths[1].a
     assert linkstate.shaping(plan.lab, end) == ShapingPlan(rate_bit=1_000_000)  # the plan's

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from netlab.lab import Lab
-from netlab.plan import Plan
+from netlab.plan.model import Plan
 from netlab.probes.sockets import open_in
 
 TOPOLOGIES = Path(__file__).parent / "topologies"

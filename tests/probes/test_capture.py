@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from netlab.plan import Plan
+from netlab.plan.model import Plan
 from netlab.probes.sockets import open_in
 from tests.probes.conftest import busy_cpu, netns_exec
 

@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from netlab.cli import app
-from netlab.plan import ExpectPlan, Plan
+from netlab.plan.model import ExpectPlan, Plan
 from netlab.probes import check
 from tests.probes.conftest import TOPOLOGIES, Listeners
 

@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from netlab.cli import app
-from netlab.plan import Plan
+from netlab.plan.model import Plan
 from netlab.probes import ping, probe, trace
 from netlab.probes.sockets import open_in
 from tests.probes.conftest import TOPOLOGIES, netns_exec

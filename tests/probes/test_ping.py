@@ -8,7 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from netlab.cli import app
-from netlab.plan import Plan
+from netlab.plan.model import Plan
 from netlab.probes import ping
 from tests.probes.conftest import kernel_ping
 

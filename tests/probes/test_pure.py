@@ -160,9 +160,9 @@ def test_unique_plan_renames_lab_and_namespaces() -> None:
 ])
 def test_usage_errors_exit_2(argv: list[str], tmp_path: Path,
                              monkeypatch: pytest.MonkeyPatch) -> None:
-    from netlab import state
+    from netlab.state import store
 
-    monkeypatch.setenv(state.RUN_DIR_ENV, str(tmp_path))
+    monkeypatch.setenv(store.RUN_DIR_ENV, str(tmp_path))
     assert runner.invoke(app, argv).exit_code == 2
 
 

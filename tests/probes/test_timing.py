@@ -16,7 +16,7 @@ from collections.abc import Callable
 
 import pytest
 
-from netlab.plan import Plan
+from netlab.plan.model import Plan
 from netlab.probes import icmp, sockets
 from netlab.probes.results import Reply
 from tests.probes.conftest import busy_cpu, netlab_cli, netns_exec, pin_neighbours

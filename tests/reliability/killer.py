@@ -1,6 +1,6 @@
 """Run `netlab deploy FILE` and have it signal itself right after deploy phase K.
 
-    python killer.py K SIGNAL FILE        (K indexes netlab.backend.apply.PHASES)
+    python killer.py K SIGNAL FILE        (K indexes netlab.backends.kernel.apply.PHASES)
     python killer.py exec SIGNAL FILE     (inside the first `exec` start, after the
                                            process exists, before it is journaled)
 
@@ -18,7 +18,7 @@ import sys
 def main() -> None:
     where, signame, file = sys.argv[1], sys.argv[2], sys.argv[3]
     sig = getattr(signal, signame)
-    from netlab.backend import apply, procs
+    from netlab.backends.kernel import apply, procs
 
     if where == "exec":
         real = procs.start

@@ -14,7 +14,7 @@ import sys
 import time
 from pathlib import Path
 
-from netlab.netns import NETNS_RUN_DIR
+from netlab.linux.netns import NETNS_RUN_DIR
 
 ETC_NETNS = Path("/etc/netns")
 PREFIX = "t5"

@@ -15,7 +15,7 @@ import time
 
 def main() -> None:
     pause, lab = float(sys.argv[1]), sys.argv[2]
-    from netlab.backend import hostsettings
+    from netlab.backends.kernel import hostsettings
 
     real = hostsettings.release_lab
 

@@ -89,7 +89,7 @@ def test_simultaneous_destroys_restore_forwarding(labs) -> None:  # type: ignore
     import sys
     from pathlib import Path
 
-    from netlab.state import deployed_labs, read_record
+    from netlab.state.store import deployed_labs, read_record
 
     key = Path("/proc/sys/net/ipv4/ip_forward")
     before = key.read_text().strip()

@@ -44,9 +44,9 @@ def _ours(doc: dict[str, Any]) -> dict[str, Any]:
 
 def _compiles(doc: dict[str, Any]) -> bool:
     """Valid topologies, so that a third of the examples really deploy."""
-    from netlab.compiler import compile_topology
+    from netlab.compile.compiler import compile_topology
     from netlab.errors import TopologyError
-    from netlab.loader import parse
+    from netlab.topology.loader import parse
 
     try:
         compile_topology(parse(topogen.toml_dumps(doc), "f.toml"), "f.toml")

@@ -40,27 +40,27 @@ _OS = {
     "add_many": errno.ENOSPC, "link_index": errno.ENOBUFS, "dump": errno.ENOBUFS,
 }
 TARGETS = [
-    ("netlab.backend.namespaces", ["placeholder", "pin", "create", "mount", "mount_tmpfs",
+    ("netlab.linux.namespaces", ["placeholder", "pin", "create", "mount", "mount_tmpfs",
                                    "write_sysctl", "ensure_run_dirs"]),
-    ("netlab.backend.netlink", ["open_socket", "link_index", "dump", "Batch.flush"]),
-    ("netlab.backend.nft", ["load"]),
-    ("netlab.backend.files", ["write"]),
-    ("netlab.backend.procs", ["start"]),
-    ("netlab.backend.uplink", ["enable_host"]),
-    ("netlab.backend.shaping", ["deploy_step"]),
-    ("netlab.state", ["write_plan", "Record.open"]),
+    ("netlab.linux.netlink", ["open_socket", "link_index", "dump", "Batch.flush"]),
+    ("netlab.linux.nft", ["load"]),
+    ("netlab.backends.kernel.files", ["write"]),
+    ("netlab.backends.kernel.procs", ["start"]),
+    ("netlab.backends.kernel.uplink", ["enable_host"]),
+    ("netlab.backends.kernel.shaping", ["deploy_step"]),
+    ("netlab.state.store", ["write_plan", "Record.open"]),
 ]
 
 
 def _error_for(name: str) -> BaseException:
     """The exception the real step raises when the kernel (or disk) says no."""
     short = name.rsplit(".", 1)[-1]
-    if name == "netlab.backend.netlink.Batch.flush":
-        from netlab.backend.netlink import NetlinkError
+    if name == "netlab.linux.netlink.Batch.flush":
+        from netlab.linux.netlink import NetlinkError
 
         return NetlinkError("in netns host: create veth x: File exists (injected)")
-    if name == "netlab.backend.nft.load":
-        from netlab.backend.nft import NftError
+    if name == "netlab.linux.nft.load":
+        from netlab.linux.nft import NftError
 
         return NftError("nft rejected the ruleset of node gw: Error: injected")
     code = _OS.get(short, errno.EIO)
@@ -156,7 +156,7 @@ def test_failure_at_every_backend_step_rolls_back(labs, monkeypatch) -> None:  #
 def test_names_taken_between_precheck_and_creation(labs, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     """A foreign namespace (and a foreign host interface) appear after precheck: the real
     kernel refuses, deploy fails cleanly, and the foreign objects survive the rollback."""
-    from netlab.backend import apply
+    from netlab.backends.kernel import apply
 
     name = "t5fr"
     file = labs.write(name, topogen.with_uplink(topogen.renamed(NATGW, name)) or "")

@@ -26,12 +26,12 @@ from topogen import (
 from typer.testing import CliRunner
 
 from netlab.cli import app
-from netlab.compiler import compile_topology
+from netlab.compile.compiler import compile_topology
 from netlab.errors import TopologyError
-from netlab.loader import parse
 from netlab.names import ifname_problem, lab_name_problem
-from netlab.plan import Plan
-from netlab.render import plan_text
+from netlab.plan.model import Plan
+from netlab.plan.render import plan_text
+from netlab.topology.loader import parse
 
 # NETLAB_FUZZ_EXAMPLES=5000 for a deeper run than the suite's default.
 FUZZ = settings(max_examples=int(os.environ.get("NETLAB_FUZZ_EXAMPLES", "200")), deadline=None,

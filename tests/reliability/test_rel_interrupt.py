@@ -33,7 +33,7 @@ SEED = int(os.environ.get("NETLAB_T5_SEED", str(int(time.time()) % 100000)))
 
 
 def _phases() -> list[str]:
-    from netlab.backend.apply import PHASES
+    from netlab.backends.kernel.apply import PHASES
 
     return [name for name, _ in PHASES]
 

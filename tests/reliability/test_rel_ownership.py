@@ -186,7 +186,7 @@ def test_namespace_recreated_by_hand_with_the_same_inode_is_left_alone(labs, for
 
 KILL_AT = """
 import os, runpy, signal, sys
-from netlab.backend import namespaces
+from netlab.linux import namespaces
 def die(*a, **k):
     os.kill(os.getpid(), signal.SIGKILL)
 if sys.argv[1] == "placeholder":
@@ -342,8 +342,7 @@ def test_proving_a_namespace_never_moves_the_main_thread(monkeypatch: pytest.Mon
     by another lab's destroy running at the same moment)."""
     import threading
 
-    from netlab import netns
-    from netlab.backend import namespaces
+    from netlab.linux import namespaces, netns
 
     name = "t5m" + secrets.token_hex(3)
     _sh("ip", "netns", "add", name)

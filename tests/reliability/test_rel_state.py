@@ -23,9 +23,9 @@ import pytest
 from labkit import cli, no_traceback
 from typer.testing import CliRunner
 
-from netlab import state
 from netlab.cli import app
 from netlab.errors import UsageError
+from netlab.state import store
 
 TWO_NODES = 'lab.name = "{name}"\nnodes.a = {{}}\nnodes.b = {{}}\n' \
             'links = [{{endpoints = ["a", "b"]}}]\n'
@@ -41,7 +41,7 @@ def run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     process and of the `netlab` commands started with `env()`."""
     d = tmp_path / "run"
     d.mkdir(mode=0o700)
-    monkeypatch.setenv(state.RUN_DIR_ENV, str(d))
+    monkeypatch.setenv(store.RUN_DIR_ENV, str(d))
     yield d
     # A failed test may leave a lab's tmpfs mounted in here: unmount, so tmp can go.
     for m in reversed(labkit.mount_points()):
@@ -51,7 +51,7 @@ def run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
 
 
 def env(run: Path) -> dict[str, str]:
-    return {**os.environ, state.RUN_DIR_ENV: str(run)}
+    return {**os.environ, store.RUN_DIR_ENV: str(run)}
 
 
 def _snapshot(top: Path) -> list[str]:
@@ -135,8 +135,8 @@ def test_api_refuses_bad_lab_names(run: Path) -> None:
     for name in ("..", "a/b", "abc\n"):
         with pytest.raises(UsageError, match="lab name"):
             Lab.attach(name)
-        for f in (state.lab_dir, state.read_plan, state.read_record, state.remove_lab_dir,
-                  state.resolve_lab):
+        for f in (store.lab_dir, store.read_plan, store.read_record, store.remove_lab_dir,
+                  store.resolve_lab):
             with pytest.raises(UsageError, match="lab name"):
                 f(name)
     assert (run / "t5keep").is_dir()
@@ -153,8 +153,8 @@ def test_state_names_that_are_not_lab_names_are_ignored(run: Path, tmp_path: Pat
     (run / "t5link").symlink_to(tmp_path / "elsewhere")
     (run / "t5real").mkdir()
     (run / "t5real" / "created.jsonl").write_text("")
-    assert state.deployed_labs() == ["t5real"]
-    assert state.list_labs() == []
+    assert store.deployed_labs() == ["t5real"]
+    assert store.list_labs() == []
 
 
 # --- the run directory must be root's ------------------------------------------------------
@@ -225,12 +225,12 @@ def test_symlinks_on_the_way_must_lead_somewhere_safe(tmp_path: Path,
     (tmp_path / "real" / "run").mkdir(parents=True)
     (tmp_path / "real" / "run2").mkdir()
     (tmp_path / "via").symlink_to(tmp_path / "real")
-    monkeypatch.setenv(state.RUN_DIR_ENV, str(tmp_path / "via" / "run"))
-    assert state.run_dir() == tmp_path / "via" / "run"
+    monkeypatch.setenv(store.RUN_DIR_ENV, str(tmp_path / "via" / "run"))
+    assert store.run_dir() == tmp_path / "via" / "run"
     (tmp_path / "real").chmod(0o777)  # now anyone could swap run2 for a link
-    monkeypatch.setenv(state.RUN_DIR_ENV, str(tmp_path / "via" / "run2"))
-    with pytest.raises(state.StateError, match="can be written by others"):
-        state.run_dir()
+    monkeypatch.setenv(store.RUN_DIR_ENV, str(tmp_path / "via" / "run2"))
+    with pytest.raises(store.StateError, match="can be written by others"):
+        store.run_dir()
 
 
 @pytest.mark.root
@@ -242,26 +242,26 @@ def test_someone_elses_symlink_in_a_sticky_dir_is_refused(
     (tmp_path / "safe" / "run").mkdir(parents=True)
     (sticky / "link").symlink_to(tmp_path / "safe")
     os.lchown(sticky / "link", 65534, 65534)
-    monkeypatch.setenv(state.RUN_DIR_ENV, str(sticky / "link" / "run"))
-    with pytest.raises(state.StateError, match="symbolic link owned by"):
-        state.run_dir()
+    monkeypatch.setenv(store.RUN_DIR_ENV, str(sticky / "link" / "run"))
+    with pytest.raises(store.StateError, match="symbolic link owned by"):
+        store.run_dir()
 
 
 def test_run_dir_is_read_at_each_call(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     for sub in ("one", "two"):
-        monkeypatch.setenv(state.RUN_DIR_ENV, str(tmp_path / sub))
-        assert state.run_dir() == tmp_path / sub
-    monkeypatch.setenv(state.RUN_DIR_ENV, "relative/run")
-    with pytest.raises(state.StateError, match="absolute"):
-        state.run_dir()
+        monkeypatch.setenv(store.RUN_DIR_ENV, str(tmp_path / sub))
+        assert store.run_dir() == tmp_path / sub
+    monkeypatch.setenv(store.RUN_DIR_ENV, "relative/run")
+    with pytest.raises(store.StateError, match="absolute"):
+        store.run_dir()
 
 
 def test_run_dir_is_made_safe(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     d = tmp_path / "a" / "run"
-    monkeypatch.setenv(state.RUN_DIR_ENV, str(d))
+    monkeypatch.setenv(store.RUN_DIR_ENV, str(d))
     old = os.umask(0o002)  # a umask that made it group-writable (mkdir's default 0777)
     try:
-        with state.lab_lock("t5mk"):
+        with store.lab_lock("t5mk"):
             assert _mode(d / ".t5mk.lock") == 0o600
     finally:
         os.umask(old)
@@ -282,8 +282,8 @@ def test_remove_lab_dir_never_follows_symlinks(run: Path, tmp_path: Path) -> Non
     (lab / "sub").mkdir()
     (lab / "sub" / "to-file").symlink_to(victim / "precious")
     (lab / "sub" / "f").write_text("y")
-    state.remove_lab_dir("t5ln")
-    state.remove_lab_dir("t5lab")
+    store.remove_lab_dir("t5ln")
+    store.remove_lab_dir("t5lab")
     assert (victim / "precious").read_text() == "x"
     assert not os.path.lexists(lab)
     assert os.path.islink(run / "t5ln")  # not netlab's: left alone
@@ -297,9 +297,9 @@ def test_symlinked_lab_dir_is_not_read(run: Path, tmp_path: Path) -> None:
     (other / "created.jsonl").write_text(json.dumps(
         {"kind": "hostsysctl", "key": "net.ipv4.ip_forward", "old": "1"}) + "\n")
     (run / "t5sym").symlink_to(other)
-    assert "t5sym" not in state.deployed_labs()
-    with pytest.raises(state.StateError, match="symbolic link"):
-        state.read_record("t5sym")
+    assert "t5sym" not in store.deployed_labs()
+    with pytest.raises(store.StateError, match="symbolic link"):
+        store.read_record("t5sym")
 
 
 # --- the journal is checked line by line ---------------------------------------------------
@@ -361,11 +361,11 @@ def test_journal_lines_are_checked_and_damaged_ones_skipped(run: Path, tmp_path:
     lines = [json.dumps(e) for e in good] + bad
     (run / lab / "created.jsonl").write_bytes(
         "\n".join(lines).encode("utf-8", "surrogateescape") + b"\n")
-    rec = state.read_record(lab)
+    rec = store.read_record(lab)
     assert [d.line for d in rec.damaged] == list(range(len(good) + 1, len(lines) + 1)), \
         "\n".join(map(str, rec.damaged))
     # Optional fields not written read back as null; everything else exactly as written.
-    schema = state.JOURNAL_SCHEMA
+    schema = store.JOURNAL_SCHEMA
     expect = [{"kind": e["kind"], **dict.fromkeys(schema.get(str(e["kind"]), ())), **e}
               for e in good]
     assert rec.entries == expect
@@ -377,12 +377,12 @@ def test_journal_lines_are_checked_and_damaged_ones_skipped(run: Path, tmp_path:
 def test_journal_written_by_record_reads_back(run: Path) -> None:
     lab = "t5rw"
     (run / lab).mkdir(mode=0o700)
-    rec = state.Record(lab).open()
+    rec = store.Record(lab).open()
     for e in _good_entries(run, lab):
         rec.add(**e)
     rec.close()
     assert stat.S_IMODE((run / lab / "created.jsonl").stat().st_mode) == 0o600
-    back = state.read_record(lab)
+    back = store.read_record(lab)
     assert back.damaged == [] and len(back.entries) == len(_good_entries(run, lab))
 
 
@@ -390,12 +390,12 @@ def test_damaged_plan_is_a_clear_error(run: Path) -> None:
     (run / "t5pl").mkdir(mode=0o700)
     for text in ("[1, 2]", "{", '{"format": 99}'):
         (run / "t5pl" / "plan.json").write_text(text)
-        with pytest.raises(state.StateError, match="plan.json"):
-            state.read_plan("t5pl")
+        with pytest.raises(store.StateError, match="plan.json"):
+            store.read_plan("t5pl")
     (run / "t5pl" / "plan.json").unlink()
     os.mkfifo(run / "t5pl" / "plan.json")  # would block a plain read forever
-    with pytest.raises(state.StateError, match="not a regular file"):
-        state.read_plan("t5pl")
+    with pytest.raises(store.StateError, match="not a regular file"):
+        store.read_plan("t5pl")
 
 
 # --- with the kernel -----------------------------------------------------------------------
@@ -511,5 +511,5 @@ def test_plan_names_are_checked_when_read(field: str, value: str, run: Path,
         raw["nodes"][0][field] = value
     (run / "t5pn").mkdir(mode=0o700)
     (run / "t5pn" / "plan.json").write_text(json.dumps(raw))
-    with pytest.raises(state.StateError, match="damaged"):
-        state.read_plan("t5pn")
+    with pytest.raises(store.StateError, match="damaged"):
+        store.read_plan("t5pn")

@@ -7,8 +7,8 @@ import pytest
 
 import netlab
 from netlab.errors import TopologyError
-from netlab.model import TopologyFile
-from netlab.plan import Plan
+from netlab.plan.model import Plan
+from netlab.topology.model import TopologyFile
 
 from .golden import REPO
 

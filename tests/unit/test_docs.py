@@ -7,7 +7,7 @@ import re
 
 from pydantic import BaseModel
 
-from netlab import plan as plan_module
+from netlab.plan import model as plan_module
 
 from .golden import REPO
 

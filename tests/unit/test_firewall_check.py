@@ -17,13 +17,13 @@ from pathlib import Path
 
 import pytest
 
-from netlab import firewall, linkprops
-from netlab.backend import nft
-from netlab.compiler import compile_topology
+from netlab.compile import firewall, linkprops
+from netlab.compile.compiler import compile_topology
 from netlab.errors import NetlabError, TopologyError
-from netlab.loader import parse
-from netlab.plan import NatPlan, PortForwardPlan
-from netlab.render import nft_ruleset
+from netlab.linux import nft
+from netlab.plan.model import NatPlan, PortForwardPlan
+from netlab.plan.render import nft_ruleset
+from netlab.topology.loader import parse
 
 HOOK = "type filter hook input priority 0 ;"
 ESCAPE = f"table ip injected {{ chain d {{ {HOOK} }} ; }}"
@@ -334,7 +334,7 @@ def test_generated_port_forwards_refuse_what_is_not_an_address_or_port() -> None
 
 
 def test_host_table_names_from_state_are_refused() -> None:
-    from netlab.backend import uplink
+    from netlab.backends.kernel import uplink
 
     assert uplink.table_name("lab1") == "netlab-lab1"
     with pytest.raises(firewall.UnsafeNftText):
@@ -350,7 +350,7 @@ def test_one_nftables_driver() -> None:
     root = Path(__file__).resolve().parents[2] / "netlab"
     users = {str(p.relative_to(root)) for p in root.rglob("*.py")
              if "libnftables" in p.read_text() and "CDLL" in p.read_text()}
-    assert users == {"backend/nft.py"}
+    assert users == {"linux/nft.py"}
     for p in root.rglob("*.py"):
         text = p.read_text()
         assert '"nft"' not in text and "which(\"nft\")" not in text, p

@@ -9,9 +9,9 @@ import tomllib
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from netlab.compiler import compile_topology
+from netlab.compile.compiler import compile_topology
 from netlab.errors import TopologyError
-from netlab.loader import parse_lenient
+from netlab.topology.loader import parse_lenient
 
 NODES = ["a", "b", "c", "r1", "r2", "r3"]
 SWITCHES = ["s1", "s2", "s3"]

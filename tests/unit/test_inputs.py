@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from netlab import library, loader
 from netlab.errors import NetlabError, TopologyError, UsageError
+from netlab.topology import library, loader
 
 from .golden import GOLDEN, check
 
@@ -84,7 +84,7 @@ def test_a_file_that_is_no_bundled_lab_is_not_used_but_named(
 def test_deploy_takes_the_bundled_lab_unless_given_a_path(
         typed: str, lab: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """`sudo netlab deploy natgw` in a directory where someone left a file `natgw`."""
-    from netlab.backend import apply
+    from netlab.backends.kernel import apply
 
     (tmp_path / "natgw").write_text(evil())
     built = []
@@ -102,7 +102,7 @@ def test_deploy_takes_the_bundled_lab_unless_given_a_path(
 @pytest.mark.parametrize(("typed", "lab"), [("natgw", "natgw"), ("./natgw", "evil")])
 def test_check_takes_the_bundled_lab_unless_given_a_path(
         typed: str, lab: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from netlab import state
+    from netlab.state import store
 
     (tmp_path / "natgw").write_text(evil())
     asked = []
@@ -111,7 +111,7 @@ def test_check_takes_the_bundled_lab_unless_given_a_path(
         asked.append(name)
         raise NetlabError("stop here (test)")
 
-    monkeypatch.setattr(state, "read_plan", read_plan)
+    monkeypatch.setattr(store, "read_plan", read_plan)
     code, _, err = run(monkeypatch, tmp_path, "check", typed)
     assert (code, asked) == (1, [lab]), err
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from netlab.errors import Problem, TopologyError, key_path, plural, toml_key
-from netlab.loader import merge, parse, parse_lenient
+from netlab.topology.loader import merge, parse, parse_lenient
 
 from .golden import GOLDEN
 

@@ -8,14 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from netlab import state
 from netlab.api import load
-from netlab.compiler import compile_topology
+from netlab.compile.compiler import compile_topology
+from netlab.compile.graph import BRIDGE_MAX_PORTS
 from netlab.errors import NetlabError, TopologyError
-from netlab.graph import BRIDGE_MAX_PORTS
-from netlab.loader import parse
-from netlab.plan import PLAN_FORMAT, Plan, PlanFormatError
-from netlab.render import plan_text
+from netlab.plan.model import PLAN_FORMAT, Plan, PlanFormatError
+from netlab.plan.render import plan_text
+from netlab.state import store
+from netlab.topology.loader import parse
 
 from .gen import star
 from .golden import REPO
@@ -91,24 +91,24 @@ def test_a_damaged_format_2_plan_is_still_a_validation_error() -> None:
 
 
 def test_saved_state_of_either_format(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from netlab.backend.destroy import _planned_namespaces
+    from netlab.backends.kernel.destroy import _planned_namespaces
 
     monkeypatch.setenv("NETLAB_RUN_DIR", str(tmp_path))
     plan = load(REPO / "topologies" / "natgw.toml").plan
-    d = state.write_plan("natgw", plan)
-    saved = d / state.PLAN_FILE
+    d = store.write_plan("natgw", plan)
+    saved = d / store.PLAN_FILE
     assert saved.read_text() == plan.to_json()
     assert saved.stat().st_mode & 0o777 == 0o600 and d.stat().st_mode & 0o777 == 0o700
-    assert state.read_plan("natgw") == plan
+    assert store.read_plan("natgw") == plan
     assert _planned_namespaces("natgw") == plan.namespaces
     # A lab deployed by the previous netlab: readable, and destroy finds its namespaces.
     saved.write_text(_as_format_1(plan))
-    assert state.read_plan("natgw") == plan
+    assert store.read_plan("natgw") == plan
     assert _planned_namespaces("natgw") == plan.namespaces
     # A plan from a newer netlab: a message that says what to do; destroy still reads it.
     saved.write_text(json.dumps({**json.loads(plan.to_json()), "format": 3}))
     with pytest.raises(NetlabError, match="cannot read.*netlab destroy natgw"):
-        state.read_plan("natgw")
+        store.read_plan("natgw")
     assert _planned_namespaces("natgw") == plan.namespaces
 
 

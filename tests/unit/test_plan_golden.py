@@ -9,7 +9,7 @@ import json
 
 import pytest
 
-from netlab.plan import PLAN_FORMAT, Plan
+from netlab.plan.model import PLAN_FORMAT, Plan
 
 from .cli import netlab
 from .golden import GOLDEN, REPO, check

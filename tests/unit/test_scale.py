@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from netlab.compiler import compile_topology
-from netlab.loader import parse
+from netlab.compile.compiler import compile_topology
+from netlab.topology.loader import parse
 
 from .gen import chain, hub, multi, star
 

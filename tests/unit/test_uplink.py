@@ -20,9 +20,9 @@ from typing import Any
 
 import pytest
 
-from netlab import addressing
-from netlab.backend import hostsettings, uplink
-from netlab.backend.hostsettings import FORWARDING, NEIGH
+from netlab.backends.kernel import hostsettings, uplink
+from netlab.backends.kernel.hostsettings import FORWARDING, NEIGH
+from netlab.compile import addressing
 
 from .golden import REPO
 from .util import plan, problems
@@ -254,11 +254,11 @@ class Host:
 
     def deploy(self, lab: str) -> None:
         """A lab with an uplink on `lo` (an interface that exists, so it is alive)."""
-        from netlab import state
+        from netlab.state import store
 
-        state.lab_dir(lab).mkdir()
+        store.lab_dir(lab).mkdir()
         token = hostsettings.new_token()
-        rec = state.Record(lab).open()
+        rec = store.Record(lab).open()
         rec.add(kind=hostsettings.JOURNAL_KIND, need=FORWARDING, token=token)
         rec.close()
         with hostsettings.session() as s:
@@ -268,10 +268,10 @@ class Host:
     def destroy(self, lab: str) -> None:
         import shutil
 
-        from netlab import state
+        from netlab.state import store
 
         hostsettings.release_lab(lab)
-        shutil.rmtree(state.lab_dir(lab))
+        shutil.rmtree(store.lab_dir(lab))
 
     def record(self) -> dict[str, Any]:
         return json.loads((self.dir / hostsettings.RECORD_NAME).read_text())
@@ -341,20 +341,20 @@ def test_forwarding_already_on_is_left_alone(host: Host) -> None:
 
 
 def test_neighbour_limits_held_by_the_lab_and_restored(host: Host) -> None:
-    from netlab import state
     from netlab.probes.limits import _TARGET, ensure_neighbour_capacity
+    from netlab.state import store
 
     before = host.values()
-    state.lab_dir("ta").mkdir()
-    state.Record("ta").open().close()
+    store.lab_dir("ta").mkdir()
+    store.Record("ta").open().close()
     assert ensure_neighbour_capacity(100, "ta") == []  # fits: nothing held
     assert not host.dir.exists()
     changed = ensure_neighbour_capacity(2450, "ta")
     assert "net.ipv4.neigh.default.gc_thresh3=16384" in changed
     assert host.values()["ipv6/neigh/default/gc_thresh2"] == str(_TARGET["gc_thresh2"])
     # Another lab needs it too (measured against the host's own values, not the raised).
-    state.lab_dir("tb").mkdir()
-    state.Record("tb").open().close()
+    store.lab_dir("tb").mkdir()
+    store.Record("tb").open().close()
     assert ensure_neighbour_capacity(2450, "tb") == []
     assert len(host.record()["holders"]) == 2
     host.destroy("ta")
@@ -364,11 +364,11 @@ def test_neighbour_limits_held_by_the_lab_and_restored(host: Host) -> None:
 
 
 def test_no_new_hold_once_destroy_released_the_lab(host: Host) -> None:
-    from netlab import state
     from netlab.probes.limits import ensure_neighbour_capacity
+    from netlab.state import store
 
-    state.lab_dir("ta").mkdir()
-    state.Record("ta").open().close()
+    store.lab_dir("ta").mkdir()
+    store.Record("ta").open().close()
     hostsettings.release_lab("ta")  # destroy is under way
     assert ensure_neighbour_capacity(10**6, "ta") == []
     assert host.values() == {k: v for k, v in FAKE.items()}

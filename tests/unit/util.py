@@ -6,10 +6,10 @@ import textwrap
 
 import pytest
 
-from netlab.compiler import Compiled, compile_topology
+from netlab.compile.compiler import Compiled, compile_topology
 from netlab.errors import Problem, TopologyError
-from netlab.loader import parse
-from netlab.plan import Plan
+from netlab.plan.model import Plan
+from netlab.topology.loader import parse
 
 
 def compile_text(text: str) -> Compiled:

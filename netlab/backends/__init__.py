@@ -1,0 +1,1 @@
+"""Backends: apply a plan to a machine, observe it, undo it."""

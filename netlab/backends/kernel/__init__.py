@@ -1,0 +1,1 @@
+"""The kernel backend: applies a Plan with netlink as root, records it, undoes it."""

@@ -1,0 +1,1 @@
+"""Model -> plan, pure: graph, addressing, routing, firewall and link-property passes."""

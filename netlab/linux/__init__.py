@@ -1,0 +1,1 @@
+"""Linux primitives that know nothing of plans: namespaces, mounts, sysctl, netlink, nft."""

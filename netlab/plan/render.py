@@ -1,0 +1,164 @@
+"""Text renderings of plans and graphs: nft rulesets, plan listings, DOT and Mermaid."""
+
+from __future__ import annotations
+
+import ipaddress
+
+import networkx as nx
+
+from netlab.compile.firewall import UnsafeNftText, ifname_literal
+from netlab.plan.model import NatPlan, Plan, PortForwardPlan
+
+NFT_TABLE = "netlab"
+
+
+def nft_ruleset(nat: NatPlan) -> str:
+    """The node's NAT ruleset, loaded atomically into a table netlab owns. Every value is
+    checked before it is written (names as interface names, numbers as numbers), so that
+    a plan, wherever it came from, cannot write other nft text."""
+    lines = [f"table ip {NFT_TABLE} {{"]
+    if nat.forward:
+        rules = [(f"iifname {ifname_literal(f.on)} " if f.on else "", _dnat(f))
+                 for f in nat.forward]
+        lines.append("\tchain prerouting {")
+        lines.append("\t\ttype nat hook prerouting priority dstnat; policy accept;")
+        lines += [f"\t\t{on}{dnat}" for on, dnat in rules]
+        lines.append("\t}")
+        # Hosts inside reach the forward through the router's own addresses too.
+        lines.append("\tchain output {")
+        lines.append("\t\ttype nat hook output priority -100; policy accept;")
+        lines += [f"\t\tfib daddr type local {dnat}" for _, dnat in rules]
+        lines.append("\t}")
+    if nat.masquerade:
+        lines.append("\tchain postrouting {")
+        lines.append("\t\ttype nat hook postrouting priority srcnat; policy accept;")
+        for ifname in nat.masquerade:
+            lines.append(f"\t\toifname {ifname_literal(ifname)} masquerade")
+        lines.append("\t}")
+    lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
+def _dnat(f: PortForwardPlan) -> str:
+    """'tcp dport 80 dnat to 10.0.0.10:8080', each value checked."""
+    ports = (f.port, f.to_port)
+    if f.proto not in ("tcp", "udp") or not all(
+            type(p) is int and 1 <= p <= 65535 for p in ports):
+        raise UnsafeNftText(f"refused port forward {f.proto!r} {ports!r}: not tcp/udp ports")
+    try:
+        to = ipaddress.IPv4Address(f.to_addr)
+    except ValueError:
+        raise UnsafeNftText(f"refused port forward to {f.to_addr!r}: not an IPv4 address")\
+            from None
+    return f"{f.proto} dport {f.port} dnat to {to}:{f.to_port}"
+
+
+def _shaping_notes(plan: Plan) -> dict[tuple[str, str], str]:
+    """(netns, ifname) -> '  sends: rate 10mbit loss 1%' for shaped link ends."""
+    from netlab.compile.linkprops import describe
+
+    return {(e.netns, e.ifname): f"  sends: {describe(e.shaping)}"
+            for v in plan.veths for e in (v.a, v.b) if e.shaping is not None}
+
+
+def plan_text(plan: Plan) -> str:
+    """A readable listing of everything deploy will create."""
+    out = [f"lab {plan.lab}: {plan.description}".rstrip(": "),
+           f"  {len(plan.nodes)} nodes, {len(plan.switches)} switches, "
+           f"{len(plan.veths)} veth pairs, {len(plan.namespaces)} namespaces", ""]
+    sends = _shaping_notes(plan)
+    for sw in plan.switches:
+        subnets = ", ".join(s for s in (sw.subnet, sw.subnet6) if s)
+        out.append(f"switch {sw.name}  netns {sw.netns}  bridge {sw.bridge}  mtu {sw.mtu}"
+                   + (f"  subnet {subnets}" if subnets else ""))
+        for port in sw.ports:
+            out.append(f"  port {port.ifname:<15} -> {port.node}:{port.node_ifname}"
+                       + sends.get((sw.netns, port.ifname), ""))
+        out.append("")
+    for n in plan.nodes:
+        out.append(f"{n.kind} {n.name}  netns {n.netns}  hostname {n.hostname}")
+        for i in n.interfaces:
+            addrs = " ".join(i.addresses) or "(no address)"
+            out.append(f"  {i.name:<8} {addrs:<36} mtu {i.mtu}  peer {i.peer.node}:{i.peer.ifname}"
+                       + sends.get((n.netns, i.name), ""))
+        for r in n.routes:
+            via = f" via {r.via}" if r.via else ""
+            dev = f" dev {r.dev}" if r.dev else ""
+            out.append(f"  route {r.to}{via}{dev}  ({r.origin})")
+        for k, v in n.sysctls.items():
+            out.append(f"  sysctl {k} = {v}")
+        for line in n.resolv_conf.splitlines():
+            if not line.startswith("#"):
+                out.append(f"  resolv.conf: {line}")
+        if n.nftables:
+            out.append("  nftables:")
+            out.extend(f"    {line}" for line in n.nftables.rstrip().splitlines())
+        for cmd in n.exec:
+            out.append(f"  exec: {cmd}")
+        out.append("")
+    if plan.uplink:
+        u = plan.uplink
+        out.append(f"uplink {u.node}:{u.ifname} {u.node_address} <-> host {u.host_ifname}"
+                   f" {u.host_address}" + ("  (masquerade)" if u.masquerade else ""))
+        out.append("")
+    if plan.nodes:
+        out.append("hosts (every node's /etc/hosts):")
+        out.extend(f"  {line}" for line in plan.hosts.rstrip().splitlines()[2:])
+        out.append("")
+    if plan.expect:
+        out.append("expectations:")
+        for e in plan.expect:
+            what = e.proto + (f"/{e.port}" if e.port else "")
+            target = e.to if e.to else f"dns {e.dns_name}"
+            addr = f" ({e.target_address})" if e.target_address and e.target_address != e.to else ""
+            out.append(f"  [{e.index}] {e.from_node} -> {target}{addr} {what}: "
+                       + ("reach" if e.reach else "no reach"))
+    return "\n".join(out).rstrip() + "\n"
+
+
+def _edge_label(data: dict) -> str:
+    parts = []
+    for end in data["ends"]:
+        if end.is_switch:
+            continue
+        addrs = data.get("addresses", {}).get(end.name, [])
+        parts.append(f"{end.name}:{end.ifname}" + (f" {addrs[0]}" if addrs else ""))
+    return "\\n".join(parts)
+
+
+_DOT_SHAPES = {"host": "box", "router": "ellipse", "switch": "box3d"}
+_DOT_COLORS = {"host": "#dbeafe", "router": "#fde68a", "switch": "#d1fae5"}
+
+
+def to_dot(g: nx.MultiGraph) -> str:
+    lines = [f'graph "{g.graph.get("lab", "lab")}" {{',
+             "  graph [overlap=false, splines=true];",
+             '  node [style=filled, fontname="Helvetica"];',
+             '  edge [fontname="Helvetica", fontsize=9];']
+    for name, data in g.nodes(data=True):
+        kind = data["kind"]
+        label = name + ("\\n" + " ".join(data["subnets"]) if data.get("subnets") else "")
+        lines.append(f'  "{name}" [label="{label}", shape={_DOT_SHAPES[kind]},'
+                     f' fillcolor="{_DOT_COLORS[kind]}"];')
+    for u, v, data in sorted(g.edges(data=True), key=lambda e: e[2]["link"]):
+        lines.append(f'  "{u}" -- "{v}" [label="{_edge_label(data)}"];')
+    lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
+def to_mermaid(g: nx.MultiGraph) -> str:
+    shapes = {"host": ('["', '"]'), "router": ('(("', '"))'), "switch": ('[/"', '"/]')}
+    lines = ["graph LR"]
+    for name, data in g.nodes(data=True):
+        o, c = shapes[data["kind"]]
+        label = name + ("<br/>" + " ".join(data["subnets"]) if data.get("subnets") else "")
+        lines.append(f"  {_mid(name)}{o}{label}{c}")
+    for u, v, data in sorted(g.edges(data=True), key=lambda e: e[2]["link"]):
+        label = _edge_label(data).replace("\\n", "<br/>")
+        lines.append(f'  {_mid(u)} ---|"{label}"| {_mid(v)}')
+    return "\n".join(lines) + "\n"
+
+
+def _mid(name: str) -> str:
+    # Mermaid ids may not contain '-'.
+    return "n_" + name.replace("-", "_")
