@@ -144,8 +144,9 @@ def snapshot() -> dict[str, Any]:
 
 
 def settings() -> dict[str, str]:
-    """The host settings netlab may change and must restore (netlab/backends/kernel/hostsettings.py):
-    ip_forward, IPv4 forwarding of all, default and each interface, all.accept_redirects
+    """The host settings netlab may change and must restore
+    (netlab/backends/kernel/hostsettings.py): ip_forward, IPv4 forwarding of all, default
+    and each interface, all.accept_redirects
     (the kernel resets the last three whenever ip_forward changes), and the neighbour
     gc_thresh1/2/3 of IPv4 and IPv6. snapshot()["sysctls"] holds them too, among all the
     others; this is the short list, for tests that compare only these."""
