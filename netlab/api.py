@@ -35,11 +35,15 @@ def load(path: str | Path) -> Topology:
     model, early = parse_lenient(read_text(path), source)
     if model is None:
         raise TopologyError(source, early, more_checks_pending=True)
+    from netlab.backends.kernel.shaping import netem_warnings
+
+    kernel = netem_warnings(model)  # the backend's preflight asks the kernel; compile never
     try:
         compiled = compile_topology(model, source)
     except TopologyError as e:
         # Problems of the structure (unknown keys) and of the meaning, reported together.
-        raise TopologyError(source, merge(early, e.problems), bool(early)) from None
+        raise TopologyError(source, merge(early, e.problems + kernel), bool(early)) from None
+    warnings = sorted(compiled.warnings + kernel)
     if early:
-        raise TopologyError(source, merge(early, compiled.warnings), more_checks_pending=True)
-    return Topology(source, model, compiled.graph, compiled.plan, compiled.warnings)
+        raise TopologyError(source, merge(early, warnings), more_checks_pending=True)
+    return Topology(source, model, compiled.graph, compiled.plan, warnings)

@@ -107,6 +107,28 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(name)
 
 
+def _output_failed(e: OSError) -> int:
+    """A write to stdout or stderr failed (a full disk, `> /dev/full`, a closed pipe): say
+    so in one line, exit 1; a closed pipe (`netlab plan x.toml | head`) ends quietly, as
+    other Unix tools do. Any other OSError is a bug and keeps its traceback."""
+    import errno
+
+    output_errors = (errno.EPIPE, errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO)
+    if e.filename is not None or e.errno not in output_errors:
+        raise e
+    # What is still buffered cannot be written either: point stdout at /dev/null, so that
+    # Python's own flush at exit does not fail again with "Exception ignored".
+    with contextlib.suppress(OSError, ValueError):
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, sys.stdout.fileno())
+        os.close(null)
+    if e.errno != errno.EPIPE:
+        with contextlib.suppress(OSError, ValueError):
+            print(f"error: cannot write the output: {e.strerror or e}", file=sys.stderr,
+                  flush=True)
+    return 1
+
+
 def main() -> None:
     """`netlab ARGS...`: the verbs, with every interruption ending in "interrupted"."""
     global _decided
@@ -117,6 +139,8 @@ def main() -> None:
             _app()()  # ends with SystemExit (typer's standalone mode)
         except SystemExit as e:
             code = e.code
+        except OSError as e:
+            code = _output_failed(e)
     except KeyboardInterrupt:  # before typer ran the verb, or after it
         code = INTERRUPTED
     _decided = True

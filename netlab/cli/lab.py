@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 
 from netlab.cli.common import friendly_errors, print_warnings
-from netlab.errors import NetlabError, UsageError, require_root
+from netlab.errors import NetlabError, UsageError, plural, require_root
 
 LabOpt = Annotated[str | None, typer.Option(
     "--lab", "-l", help="Lab name (default: the only deployed lab).")]
@@ -90,8 +90,8 @@ def destroy(
                 continue
             took = time.perf_counter() - t0
             if rep.namespaces or rep.processes:
-                typer.echo(f"destroyed lab {name}: {rep.namespaces} namespaces,"
-                           f" {rep.processes} processes in {took:.2f} s")
+                typer.echo(f"destroyed lab {name}: {plural(rep.namespaces, 'namespace')},"
+                           f" {plural(rep.processes, 'process')} in {took:.2f} s")
             else:  # say what happened, not "destroyed": its objects may live on unrecorded
                 typer.echo(f"lab {name}: no namespace or process of it was found to remove;"
                            f" its state is removed ({took:.2f} s)")
@@ -124,6 +124,7 @@ def list_() -> None:
     """List deployed labs."""
     with friendly_errors():
         from rich.console import Console
+        from rich.markup import escape
         from rich.table import Table
 
         from netlab.state.store import LabNotFound, deployed_labs, read_plan
@@ -141,10 +142,12 @@ def list_() -> None:
                 why = "(no plan: half-built; destroy it)" if isinstance(e, LabNotFound) else \
                     "(plan readable by root only)" if os.geteuid() != 0 else \
                     "(damaged plan; destroy it)"
-                table.add_row(name, "?", "?", "?", why, "")
+                table.add_row(escape(name), "?", "?", "?", why, "")
                 continue
-            table.add_row(name, str(len(p.nodes)), str(len(p.switches)),
-                          str(len(p.namespaces)), p.source, p.description)
+            # Cells are rich markup: a description with "[/link]" would crash the listing
+            # for every user of the machine, "[hard]" would vanish. Text from files is text.
+            table.add_row(escape(name), str(len(p.nodes)), str(len(p.switches)),
+                          str(len(p.namespaces)), escape(p.source), escape(p.description))
         Console().print(table)
 
 
@@ -169,13 +172,16 @@ def status(
 
 def _print_status(st) -> None:  # type: ignore[no-untyped-def]
     from rich.console import Console
+    from rich.markup import escape as e
     from rich.table import Table
 
+    # Everything but netlab's own colours is escaped: descriptions, commands, names and
+    # what the kernel reports are text, never rich markup.
     con = Console()
-    con.print(f"[bold]lab {st.lab}[/bold]  {st.description}  ({st.source})")
+    con.print(f"[bold]lab {e(st.lab)}[/bold]  {e(st.description)}  ({e(st.source)})")
     colour = {"up": "green", "missing": "red"}
     for ns in st.nodes:
-        head = f"\n[bold]{ns.kind} {ns.name}[/bold]  netns {ns.netns}"
+        head = f"\n[bold]{e(ns.kind)} {e(ns.name)}[/bold]  netns {e(ns.netns)}"
         con.print(head + ("" if ns.present else "  [red]MISSING[/red]"))
         if not ns.present:
             continue
@@ -183,19 +189,20 @@ def _print_status(st) -> None:  # type: ignore[no-untyped-def]
                   header_style="dim", pad_edge=False)
         for i in ns.interfaces:
             c = colour.get(i.state, "yellow")
-            state = f"[{c}]{i.state}[/{c}]" + (" (netlab link)" if i.held_down else "")
-            t.add_row(i.name, state, str(i.mtu or ""), " ".join(i.addresses),
-                      i.peer or (f"master {i.master}" if i.master else ""), i.shaping)
+            state = f"[{c}]{e(i.state)}[/{c}]" + (" (netlab link)" if i.held_down else "")
+            t.add_row(e(i.name), state, str(i.mtu or ""), e(" ".join(i.addresses)),
+                      e(i.peer or (f"master {i.master}" if i.master else "")), e(i.shaping))
         con.print(t)
         for r in ns.routes:
-            con.print(f"  route {r}", highlight=False)
+            con.print(f"  route {r}", highlight=False, markup=False)
         for p in ns.processes:
             state = "[green]alive[/green]" if p.alive else "[red]dead[/red]"
-            con.print(f"  process {p.pid} {state}: {p.command}  (log {p.log})", highlight=False)
+            con.print(f"  process {p.pid} {state}: {e(p.command)}  (log {e(p.log)})",
+                      highlight=False)
     if st.drift:
         con.print(f"\n[red bold]drift ({len(st.drift)}):[/red bold]")
         for d in st.drift:
-            con.print(f"  - {d}", highlight=False)
+            con.print(f"  - {d}", highlight=False, markup=False)
     else:
         con.print("\n[green]kernel matches the plan[/green]")
 
@@ -237,6 +244,11 @@ def shell(node: NodeArg, lab: LabOpt = None) -> None:
     os.environ["NETLAB_LAB"], os.environ["NETLAB_NODE"] = lab_name, node_name
     prompt = f"[{lab_name}] {node_name}:\\w\\$ "
     sh = os.environ.get("SHELL", "/bin/bash")
+    if not os.isatty(0):
+        # Commands piped in (`echo 'ip route' | netlab shell r1`) are a script, not a
+        # session: no prompt, no job control, no bashrc; an interactive shell would print
+        # its prompts and complain that there is no terminal.
+        _replace_process([sh])
     if os.path.basename(sh) == "bash":
         # Read the user's bashrc first, then set the prompt (bashrc would override PS1).
         rc = f"[ -f ~/.bashrc ] && . ~/.bashrc\nPS1='{prompt}'\n"

@@ -146,30 +146,31 @@ def pingall(lab: LabOpt = None, timeout: TimeoutOpt = 1.0, as_json: JsonOpt = Fa
 
 def _print_matrix(result: Any) -> None:
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     console = Console()
     names = result.nodes
     width = 14 + sum(max(3, len(n)) + 3 for n in names)
     if width <= console.width:
-        table = Table(title=f"pingall: lab {result.lab}  (rows: from, columns: to)")
+        table = Table(title=f"pingall: lab {escape(result.lab)}  (rows: from, columns: to)")
         table.add_column("from \\ to", style="bold")
         for n in names:
-            table.add_column(n, justify="center")
+            table.add_column(escape(n), justify="center")
         for s in names:
             cells = ["·" if s == d else ("[green]✓[/]" if result.reached[s][d] else "[red]✗[/]")
                      for d in names]
-            table.add_row(s, *cells)
+            table.add_row(escape(s), *cells)
     else:  # too wide for a matrix: one row per source
-        table = Table(title=f"pingall: lab {result.lab}")
+        table = Table(title=f"pingall: lab {escape(result.lab)}")
         table.add_column("from", style="bold")
         table.add_column("reached", justify="right")
         table.add_column("unreachable")
         for s in names:
             row = result.reached[s]
             bad = [d for d, ok in row.items() if not ok]
-            table.add_row(s, f"{len(row) - len(bad)}/{len(row)}",
-                          "[red]" + ", ".join(bad) + "[/]" if bad else "[green]none[/]")
+            table.add_row(escape(s), f"{len(row) - len(bad)}/{len(row)}",
+                          "[red]" + escape(", ".join(bad)) + "[/]" if bad else "[green]none[/]")
     console.print(table)
     loss = 100.0 * (1 - result.ok_pairs / result.pairs) if result.pairs else 0.0
     console.print(f"{result.ok_pairs}/{result.pairs} pairs reachable ({loss:.0f}% dropped) "
@@ -178,7 +179,8 @@ def _print_matrix(result: Any) -> None:
 
 def check(file: Annotated[str | None, typer.Argument(
               help="The deployed lab's bundled name or topology file (its expect tables"
-                   " are used); a file's path has a '/' or ends in .toml.",
+                   " are used; a file's path has a '/' or ends in .toml), or the name of"
+                   " a deployed lab (its saved expectations).",
               show_default=False)] = None,
           lab: LabOpt = None, as_json: JsonOpt = False,
           junit: Annotated[Path | None, typer.Option(
@@ -201,7 +203,10 @@ def run_check(file: str | Path | None, lab: str | None, as_json: bool = False,
     from netlab.state.store import read_plan, resolve_lab
 
     expectations = None
-    if file is not None:
+    deployed = _deployed_name(str(file), lab) if file is not None else None
+    if deployed is not None:  # `netlab check mylab`: the lab's own saved expectations
+        plan = read_plan(deployed)
+    elif file is not None:
         from netlab.api import load
         from netlab.topology.library import resolve
 
@@ -223,6 +228,17 @@ def run_check(file: str | Path | None, lab: str | None, as_json: bool = False,
     else:
         print_report(report)
     return report
+
+
+def _deployed_name(text: str, lab: str | None) -> str | None:
+    """`text` when it names a deployed lab and no bundled lab (a bundled lab's name comes
+    first, as in deploy); None otherwise (a path, a bundled lab, or nothing deployed)."""
+    from netlab.state.store import list_labs
+    from netlab.topology.library import bundled, is_path
+
+    if is_path(text) or lab not in (None, text) or any(b.name == text for b in bundled()):
+        return None
+    return text if text in list_labs() else None
 
 
 def retry_failed(plan: Plan, expectations: list[ExpectPlan], report: CheckReport,
@@ -257,7 +273,7 @@ def print_report(report: CheckReport) -> None:
     if not report.results:
         console.print(f"lab {report.lab}: no expectations to check", markup=False)
         return
-    table = Table(title=f"check: lab {report.lab}")
+    table = Table(title=f"check: lab {escape(report.lab)}")
     table.add_column("#", justify="right")
     table.add_column("expectation")
     table.add_column("result", justify="center")

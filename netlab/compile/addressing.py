@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 import networkx as nx
 
+from netlab.compile import kinds
 from netlab.errors import Problems, toml_key
 from netlab.topology.model import TopologyFile
 
@@ -29,7 +30,7 @@ Iface = ipaddress.IPv4Interface | ipaddress.IPv6Interface
 class Member:
     node: str
     ifname: str
-    kind: str  # host | router
+    kind: str  # a registered node kind (netlab/compile/kinds)
     path: str  # key path of this member's explicit addresses, for messages
     explicit: list[Iface] = field(default_factory=list)
 
@@ -315,7 +316,7 @@ def assign(tf: TopologyFile, g: nx.MultiGraph, problems: Problems) -> Addressing
     for seg in segs.values():
         members = list(seg.members)
         if seg.switch is not None:
-            members.sort(key=lambda m: (m.kind != "router", m.node, m.ifname))
+            members.sort(key=lambda m: (kinds.get(m.kind).address_rank, m.node, m.ifname))
         for family, net in sorted(seg.subnet.items()):
             hosts = _hosts(net)
             for m in members:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import networkx as nx
 
-from netlab.compile import addressing, firewall, graph, routing
+from netlab.compile import addressing, firewall, graph, kinds, linkprops, routing
 from netlab.errors import Problem, Problems, TopologyError, did_you_mean, toml_key
 from netlab.names import IFNAME_MAX, ifname_problem, lab_name_problem
 from netlab.plan.model import (
@@ -83,7 +83,7 @@ def _compile(tf: TopologyFile, source: str) -> Compiled:
     addr = addressing.assign(tf, g, p)
     routes = routing.compute(tf, g, addr, p)
     _check_nodes(tf, g, p)
-    shaping = _link_props(tf, p)
+    shaping = linkprops.link_shaping(tf, p)
     uplink = _uplink(tf, addr, p)
     prefix = tf.lab.name if tf.lab.prefix is None else tf.lab.prefix
     ports = _port_names(tf, g)
@@ -142,9 +142,9 @@ def _check_nodes(tf: TopologyFile, g: nx.MultiGraph, p: Problems) -> None:
                 for_nft[name] = node.firewall
         if node.nat is None:
             continue
-        if node.kind != "router":
-            p.warning(f"{base}.nat", f"{name!r} is a host; NAT on a host only rewrites its own"
-                      " traffic", 'set kind = "router" to NAT traffic it forwards')
+        if not (kind := kinds.get(node.kind)).forwards:
+            p.warning(f"{base}.nat", f"{name!r} is a {kind.name}; NAT on a {kind.name} only"
+                      " rewrites its own traffic", 'set kind = "router" to NAT traffic it forwards')
         for k, ifname in enumerate(node.nat.masquerade):
             if ifname not in ifnames:
                 p.error(f"{base}.nat.masquerade[{k}]",
@@ -283,45 +283,6 @@ def _end_index(endpoints: list[str], name: str) -> int | None:
     return None
 
 
-def _link_props(tf: TopologyFile, p: Problems) -> dict[tuple[int, int], ShapingPlan | None]:
-    """Shaping of each link end (link index, endpoint index); per-end values override."""
-    from netlab.compile import linkprops
-    from netlab.linux import kconfig
-
-    out: dict[tuple[int, int], ShapingPlan | None] = {}
-    for i, link in enumerate(tf.links):
-        if link.props is None and all(getattr(link, k) is None for k in linkprops.PROPS):
-            out[(i, 0)] = out[(i, 1)] = None  # the common case, in a tenth of the time
-            continue
-        netem_warned = False
-        for j in range(2):
-            end = link.props[j] if link.props is not None else None
-            values: dict[str, object] = {}
-            paths: dict[str, str] = {}
-            for key in linkprops.PROPS:
-                own = getattr(end, key) if end is not None else None
-                values[key] = own if own is not None else getattr(link, key)
-                paths[key] = f"links[{i}].props[{j}].{key}" if own is not None \
-                    else f"links[{i}].{key}"
-            shaping, errors = linkprops.shaping(values)
-            for key, e in errors:
-                problem = (paths[key], f"{e}", e.fix)
-                if problem not in [(x.path, x.message, x.fix) for x in p.errors]:
-                    p.error(*problem)
-            out[(i, j)] = shaping
-            has = kconfig.config_option(kconfig.NETEM)
-            if linkprops.needs_netem(shaping) and has is not True and not netem_warned:
-                netem_warned = True
-                key = "delay" if values["delay"] is not None else "jitter"
-                lacks = "this machine's kernel lacks it" if has is False \
-                    else "deploy checks that the kernel has it"
-                p.warning(paths[key], f"delay and jitter need the kernel's netem qdisc "
-                          f"({kconfig.NETEM}); {lacks}, and deploy refuses the lab without it",
-                          "deploy on a kernel with netem, or drop delay/jitter "
-                          "(rate and loss work on every kernel)")
-    return out
-
-
 def _wiring(
     tf: TopologyFile, g: nx.MultiGraph, prefix: str, addr: addressing.Addressing,
     shaping: dict[tuple[int, int], ShapingPlan | None], ports: dict[int, str],
@@ -429,14 +390,9 @@ def _node_plans(
         else:
             sysctls["net.ipv6.conf.all.disable_ipv6"] = "1"
             sysctls["net.ipv6.conf.default.disable_ipv6"] = "1"
-        if node.kind == "router":
-            sysctls["net.ipv4.ip_forward"] = "1"
-            if has_v6:
-                sysctls["net.ipv6.conf.all.forwarding"] = "1"
-        else:
-            # A new netns inherits IPv4 forwarding from the host's: on a host machine that
-            # forwards, lab hosts would too. Hosts never forward unless told to.
-            sysctls["net.ipv4.ip_forward"] = "0"
+        # Forwarding is explicit either way: a new netns inherits IPv4 forwarding from the
+        # host's, so on a machine that forwards, lab hosts would too.
+        sysctls.update(kinds.get(node.kind).kernel_sysctls(has_v6))
         sysctls.update({k: str(v) for k, v in node.sysctl.items()})
 
         route_plans = [RoutePlan(to=r.to, via=r.via, dev=r.dev, origin=r.origin)  # type: ignore[arg-type]

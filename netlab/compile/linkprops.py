@@ -13,9 +13,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from netlab.compile.firewall import ifname_literal
 from netlab.plan.model import ShapingPlan
+
+if TYPE_CHECKING:
+    from netlab.errors import Problems
+    from netlab.topology.model import Link, TopologyFile
 
 # tbf's rate field is 32-bit bytes per second; above that the kernel needs RATE64.
 RATE_MIN = 8_000  # 8 kbit/s: below this one full-size frame takes more than a second
@@ -309,3 +314,56 @@ def parse_loss_rule(listing: str) -> float | None:
     if m is None:
         return 100.0 if re.search(r"\bdrop\b", listing) else None
     return round(int(m.group(2)) * 100 / int(m.group(1)), 2)
+
+
+# -- the pass over a topology's links ---------------------------------------------------
+
+def end_values(link: Link, i: int, j: int) -> tuple[dict[str, object], dict[str, str]]:
+    """Link end j's properties (its own, else the link's) and the key path of each."""
+    end = link.props[j] if link.props is not None else None
+    values: dict[str, object] = {}
+    paths: dict[str, str] = {}
+    for key in PROPS:
+        own = getattr(end, key) if end is not None else None
+        values[key] = own if own is not None else getattr(link, key)
+        paths[key] = f"links[{i}].props[{j}].{key}" if own is not None else f"links[{i}].{key}"
+    return values, paths
+
+
+def plain(link: Link) -> bool:
+    """No property on the link nor on its ends: most links."""
+    return link.props is None and all(getattr(link, k) is None for k in PROPS)
+
+
+def link_shaping(tf: TopologyFile, p: Problems) -> dict[tuple[int, int], ShapingPlan | None]:
+    """Shaping of each link end (link index, endpoint index); per-end values override."""
+    out: dict[tuple[int, int], ShapingPlan | None] = {}
+    for i, link in enumerate(tf.links):
+        if plain(link):
+            out[(i, 0)] = out[(i, 1)] = None  # the common case, in a tenth of the time
+            continue
+        for j in range(2):
+            values, paths = end_values(link, i, j)
+            planned, errors = shaping(values)
+            for key, e in errors:
+                problem = (paths[key], f"{e}", e.fix)
+                if problem not in [(x.path, x.message, x.fix) for x in p.errors]:
+                    p.error(*problem)
+            out[(i, j)] = planned
+    return out
+
+
+def netem_paths(tf: TopologyFile) -> list[str]:
+    """Key paths of the links whose delay/jitter need the kernel's netem qdisc, one per
+    link. Compile does not ask the kernel: the backend's preflight does, for `validate`'s
+    warning (netlab.backends.kernel.shaping.netem_warnings) and for deploy."""
+    out = []
+    for i, link in enumerate(tf.links):
+        if plain(link):
+            continue
+        for j in range(2):
+            values, paths = end_values(link, i, j)
+            if needs_netem(shaping(values)[0]):
+                out.append(paths["delay" if values["delay"] is not None else "jitter"])
+                break
+    return out

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import networkx as nx
 
+from netlab.compile import kinds
 from netlab.compile.addressing import Addressing, Iface, Member
 from netlab.errors import Problems, did_you_mean, toml_key
 from netlab.topology.model import TopologyFile
@@ -67,9 +68,10 @@ def compute(
     tf: TopologyFile, g: nx.MultiGraph, addr: Addressing, problems: Problems
 ) -> dict[str, list[RouteEntry]]:
     routes: dict[str, list[RouteEntry]] = {n: [] for n in tf.nodes}
-    routers = [n for n, node in tf.nodes.items() if node.kind == "router"]
+    # "Routers": nodes whose kind routes (gateways, transits of automatic routing).
+    routers = [n for n, node in tf.nodes.items() if kinds.get(node.kind).routes]
     firsts = _first_members(addr)
-    routers_on = {seg: sorted(n for n in members if tf.nodes[n].kind == "router")
+    routers_on = {seg: sorted(n for n in members if kinds.get(tf.nodes[n].kind).routes)
                   for seg, members in firsts.items()}
 
     # Default routes from `gateway` (explicit, or the single router on the host's segments).
@@ -77,7 +79,7 @@ def compute(
         path = f"nodes.{toml_key(name)}.gateway"
         gw = node.gateway
         if gw is None:
-            if node.kind == "router":
+            if not kinds.get(node.kind).takes_default_gateway:
                 continue
             near = sorted({r for seg, _ in addr.memberships(name) for r in routers_on[seg.id]})
             if len(near) > 1:
@@ -118,7 +120,7 @@ def compute(
             problems.error(path, f"gateway {gw!r} is the node itself",
                            "name another router on a segment this node shares")
             continue
-        if tf.nodes[gw].kind != "router":
+        if not kinds.get(tf.nodes[gw].kind).routes:
             problems.error(
                 path, f"gateway {gw!r} is a {tf.nodes[gw].kind}, not a router",
                 f'set nodes.{gw}.kind = "router", or pick a router',
@@ -192,7 +194,7 @@ def _auto(
                 continue
             rg.add_node(("s", seg.id))
             for m in seg.members:
-                if tf.nodes[m.node].kind == "router" and any(
+                if kinds.get(tf.nodes[m.node].kind).routes and any(
                     x.version == family for x in addr.addresses[(m.node, m.ifname)]
                 ):
                     rg.add_edge(("r", m.node), ("s", seg.id))

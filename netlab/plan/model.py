@@ -62,7 +62,7 @@ class NatPlan(_Value):
 
 class NodePlan(_Value):
     name: str
-    kind: Literal["host", "router"]
+    kind: str = Field(description="The node's kind (netlab/compile/kinds): \"host\" or \"router\".")
     netns: str
     hostname: str
     primary: dict[str, str] = Field(

@@ -7,6 +7,7 @@ import ipaddress
 import networkx as nx
 
 from netlab.compile.firewall import UnsafeNftText, ifname_literal
+from netlab.errors import plural
 from netlab.plan.model import NatPlan, Plan, PortForwardPlan
 
 NFT_TABLE = "netlab"
@@ -64,8 +65,9 @@ def _shaping_notes(plan: Plan) -> dict[tuple[str, str], str]:
 def plan_text(plan: Plan) -> str:
     """A readable listing of everything deploy will create."""
     out = [f"lab {plan.lab}: {plan.description}".rstrip(": "),
-           f"  {len(plan.nodes)} nodes, {len(plan.switches)} switches, "
-           f"{len(plan.veths)} veth pairs, {len(plan.namespaces)} namespaces", ""]
+           f"  {plural(len(plan.nodes), 'node')}, {plural(len(plan.switches), 'switch')}, "
+           f"{plural(len(plan.veths), 'veth pair')}, "
+           f"{plural(len(plan.namespaces), 'namespace')}", ""]
     sends = _shaping_notes(plan)
     for sw in plan.switches:
         subnets = ", ".join(s for s in (sw.subnet, sw.subnet6) if s)
@@ -138,8 +140,8 @@ def to_dot(g: nx.MultiGraph) -> str:
     for name, data in g.nodes(data=True):
         kind = data["kind"]
         label = name + ("\\n" + " ".join(data["subnets"]) if data.get("subnets") else "")
-        lines.append(f'  "{name}" [label="{label}", shape={_DOT_SHAPES[kind]},'
-                     f' fillcolor="{_DOT_COLORS[kind]}"];')
+        lines.append(f'  "{name}" [label="{label}", shape={_DOT_SHAPES.get(kind, "box")},'
+                     f' fillcolor="{_DOT_COLORS.get(kind, "#e5e7eb")}"];')  # a kind added later
     for u, v, data in sorted(g.edges(data=True), key=lambda e: e[2]["link"]):
         lines.append(f'  "{u}" -- "{v}" [label="{_edge_label(data)}"];')
     lines.append("}")

@@ -7,9 +7,12 @@ the plan are all derived from these classes. Field descriptions are user-facing 
 from __future__ import annotations
 
 import ipaddress
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainValidator
+from pydantic_core import PydanticCustomError
+
+from netlab.compile import kinds
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -167,9 +170,28 @@ class Nat(_Strict):
     )
 
 
+def _kind(value: object) -> object:
+    # Checked against the registry when a file is read (a kind registered later, e.g. by
+    # a test, is accepted); the same error as a Literal's, so the loader words it alike.
+    if isinstance(value, str) and value in kinds.KINDS:
+        return value
+    raise PydanticCustomError("literal_error", "Input should be {expected}",
+                              {"expected": " or ".join(repr(k) for k in kinds.KINDS)})
+
+
+def _kind_schema(schema: dict[str, Any]) -> None:
+    schema.update(enum=kinds.names(), type="string")  # registered when the schema is made
+
+
+# The kinds registered at import, for the key reference (scripts/gen_docs.py); validation
+# and the JSON Schema ask the registry itself.
+KindName = Literal[tuple(kinds.names())]  # type: ignore[valid-type]
+
+
 class Node(_Strict):
-    kind: Literal["host", "router"] = Field(
-        "host", description="'router' turns on IPv4 and IPv6 forwarding."
+    kind: Annotated[KindName, PlainValidator(_kind)] = Field(
+        kinds.DEFAULT, description="'router' turns on IPv4 and IPv6 forwarding.",
+        json_schema_extra=_kind_schema,
     )
     gateway: str | None = Field(
         None,

@@ -1,7 +1,7 @@
 """Kernel tests of the backend: real namespaces, read back through netlink, real pings.
 
-Every lab made here is named t3<something> and is destroyed by the fixture even when the
-test fails; `leftovers` proves that nothing of it survives.
+Every lab made here is named t3<this run's token><something> (plan_from) and is destroyed
+by the fixture even when the test fails; `leftovers` proves that nothing of it survives.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import pytest
 from netlab.compile.compiler import compile_topology
 from netlab.plan.model import Plan
 from netlab.topology.model import TopologyFile
+from tests.support.names import renamed_doc, run_prefix
 
 ROOT = Path(__file__).resolve().parents[2]
 TOPOLOGIES = sorted((ROOT / "topologies").glob("*.toml"))
@@ -32,15 +33,18 @@ def _need_root(request: pytest.FixtureRequest) -> None:
 
 def plan_from(source: Path | str, name: str, edit: Callable[[dict[str, Any]], None] | None = None,
               ) -> Plan:
-    """Compile a topology file (or TOML text) renamed to lab `name` (prefix = name)."""
+    """Compile a topology file (or TOML text) renamed to lab `name` (prefix = name), made
+    this run's own: "t3exec" -> "t3<token>exec" (cut to 12), so that two runs at once
+    never deploy the same lab."""
+    if name.startswith("t3") and not name.startswith(run_prefix("t3")):
+        name = (run_prefix("t3") + name[2:])[:12]
     if isinstance(source, Path):
         raw = tomllib.loads(source.read_text())
         where = str(source)
     else:
         raw = tomllib.loads(source)
         where = f"<{name}>"
-    raw["lab"]["name"] = name
-    raw["lab"]["prefix"] = name
+    renamed_doc(raw, name)
     if edit is not None:
         edit(raw)
     return compile_topology(TopologyFile.model_validate(raw), where).plan

@@ -12,6 +12,7 @@ import pytest
 
 from netlab.plan.model import Plan
 from netlab.state.store import PLAN_FILE, lab_dir
+from tests.support.names import run_prefix
 
 from .conftest import ROOT, deploy, leftovers, plan_from
 
@@ -26,7 +27,7 @@ def _cli(*args: str) -> subprocess.CompletedProcess[str]:
 def test_a_lab_saved_in_format_1_is_inspected_and_destroyed(labs: list[Plan]) -> None:
     from netlab.lab import Lab
 
-    name = "t3f" + secrets.token_hex(4)
+    name = run_prefix("t3") + "f" + secrets.token_hex(2)  # plan_from keeps it as it is
     plan = plan_from(ROOT / "topologies" / "two-hosts.toml", name)
     deploy(labs, plan)
     saved = lab_dir(name) / PLAN_FILE

@@ -18,8 +18,11 @@ from netlab.compile import firewall
 from netlab.compile.compiler import compile_topology
 from netlab.errors import NetlabError, TopologyError
 from netlab.topology.loader import parse
+from tests.support.names import run_prefix
 from tests.unit.test_firewall_check import INJECTIONS, SECRET
 from tests.unit.test_firewall_check import topo as literal_topo
+
+P = run_prefix("t6")  # this run's lab names: two runs at once never share one
 
 CHAIN = ('chain forward {\n    type filter hook forward priority filter; policy drop;\n'
          '    ct state established,related accept\n    iifname "eth0" accept\n}')
@@ -28,7 +31,7 @@ CHAIN = ('chain forward {\n    type filter hook forward priority filter; policy 
 def topo(fw: str, nat: str = "") -> str:
     return f'''
 [lab]
-name = "t6fw"
+name = "{P}fw"
 [nodes.a]
 [nodes.gw]
 kind = "router"

@@ -1,4 +1,5 @@
-"""Fixtures for live-link tests: real labs (names start with "t7"), always destroyed.
+"""Fixtures for live-link tests: real labs (names start with this run's "t7" prefix,
+tests/support/names.py), always destroyed.
 
 Labs are built by the real backend (netlab.lab.Lab).
 """
@@ -14,6 +15,7 @@ import pytest
 
 from netlab.linux.netns import entered
 from netlab.plan.model import Plan
+from tests.support.names import run_prefix
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +31,7 @@ def deploy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[[str],
         path = files / f"lab{len(made)}.toml"
         path.write_text(text)
         plan = load(path).plan
-        assert plan.lab.startswith("t7")
+        assert plan.lab.startswith(run_prefix("t7")), "a fixed name collides with another run"
         Lab(plan).destroy()  # leftovers of an interrupted earlier run
         lab = Lab.deploy(path)
         made.append(lab)

@@ -16,10 +16,13 @@ from netlab.backends.kernel import linkctl, shaping
 from netlab.cli import app
 from netlab.plan.model import Plan, ShapingPlan
 from netlab.state import linkstate, store
+from tests.support.names import renamed_copy, run_prefix
 
 from .conftest import tcp_throughput, udp_delivery
 
 pytestmark = pytest.mark.root
+
+P = run_prefix("t7")  # this run's lab names: two runs at once never share one
 
 TWO = """
 [lab]
@@ -64,18 +67,18 @@ def ping(netns: str, address: str) -> bool:
 
 @pytest.fixture(scope="module")
 def rated(deploy: Callable[[str], Plan]) -> Plan:
-    return deploy(TWO.format(name="t7rate", props='rate = "8mbit"'))
+    return deploy(TWO.format(name=f"{P}rate", props='rate = "8mbit"'))
 
 
 @pytest.fixture(scope="module")
 def lossy(deploy: Callable[[str], Plan]) -> Plan:
     # Loss only in a's sending direction.
-    return deploy(TWO.format(name="t7loss", props='props = [{loss = "10%"}, {}]'))
+    return deploy(TWO.format(name=f"{P}loss", props='props = [{loss = "10%"}, {}]'))
 
 
 @pytest.fixture(scope="module")
 def routed(deploy: Callable[[str], Plan]) -> Plan:
-    return deploy(ROUTED)
+    return deploy(ROUTED.replace('"t7r"', f'"{P}r"'))
 
 
 def test_rate_limits_a_real_transfer(rated: Plan) -> None:
@@ -102,7 +105,7 @@ def test_loss_drops_its_share_in_one_direction(lossy: Plan) -> None:
     assert linkctl.shaping_status(lossy) == {"a:eth0": (want, want)}
     assert linkctl.describe_interface(lossy, "a", "eth0") == "loss 10%"
     assert linkctl.status_extras(lossy) == ({(a.netns, "eth0"): "loss 10%"}, set(), [])
-    code, out, err = run("status", "--lab", "t7loss", "--json")
+    code, out, err = run("status", "--lab", f"{P}loss", "--json")
     assert code == 0, out + err
     ifaces = {n["name"]: n["interfaces"][0] for n in json.loads(out)["nodes"]}
     assert (ifaces["a"]["shaping"], ifaces["b"]["shaping"]) == ("loss 10%", "")
@@ -110,7 +113,7 @@ def test_loss_drops_its_share_in_one_direction(lossy: Plan) -> None:
 
 def test_link_set_changes_and_records_at_runtime(lossy: Plan) -> None:
     a, b = lossy.node("a"), lossy.node("b")
-    code, out, err = run("link", "--lab", "t7loss", "a", "b", "set", "--loss", "100%",
+    code, out, err = run("link", "--lab", f"{P}loss", "a", "b", "set", "--loss", "100%",
                          "--rate", "2mbit")
     assert code == 0, err
     assert udp_delivery(a.netns, b.netns, "10.77.0.2", 100, port=40010) == 0
@@ -121,26 +124,26 @@ def test_link_set_changes_and_records_at_runtime(lossy: Plan) -> None:
         "a:eth0: shaping is none, expected rate 2mbit loss 100%"]
     shaping.apply_end(lossy.veths[0].a, lossy.veths[0].b,
                       ShapingPlan(rate_bit=2_000_000, loss_pct=100.0))
-    rec = json.loads((store.lab_dir("t7loss") / linkstate.LINKS_FILE).read_text())
+    rec = json.loads((store.lab_dir(f"{P}loss") / linkstate.LINKS_FILE).read_text())
     assert rec[f"{a.netns}:eth0"]["shaping"]["loss_pct"] == 100.0
-    code, out, _ = run("link", "--lab", "t7loss", "a", "b")
+    code, out, _ = run("link", "--lab", f"{P}loss", "a", "b")
     assert "rate 2mbit loss 100%" in out
 
     # Only b's direction back to clean; a keeps its rate but drops the loss.
-    assert run("link", "--lab", "t7loss", "b", "a", "set", "--from", "b", "--clear")[0] == 0
-    assert run("link", "--lab", "t7loss", "a", "b", "set", "--from", "a", "--loss", "off")[0] == 0
+    assert run("link", "--lab", f"{P}loss", "b", "a", "set", "--from", "b", "--clear")[0] == 0
+    assert run("link", "--lab", f"{P}loss", "a", "b", "set", "--from", "a", "--loss", "off")[0] == 0
     assert udp_delivery(b.netns, a.netns, "10.77.0.1", 100, port=40012) == 100
     assert udp_delivery(a.netns, b.netns, "10.77.0.2", 100, port=40013) == 100
     assert shaping.read_props(a.netns, "eth0", (b.netns, "eth0")) == \
         ShapingPlan(rate_bit=2_000_000)
-    assert linkstate.shaping("t7loss", lossy.veths[0].b) is None
+    assert linkstate.shaping(f"{P}loss", lossy.veths[0].b) is None
 
 
 def test_bad_runtime_values_are_refused(lossy: Plan) -> None:
-    code, _, err = run("link", "--lab", "t7loss", "a", "b", "set", "--rate", "10mbps")
+    code, _, err = run("link", "--lab", f"{P}loss", "a", "b", "set", "--rate", "10mbps")
     assert code == 2 and "10mbit" in err
     if not shaping.netem_available():
-        code, _, err = run("link", "--lab", "t7loss", "a", "b", "set", "--delay", "20ms")
+        code, _, err = run("link", "--lab", f"{P}loss", "a", "b", "set", "--delay", "20ms")
         assert code == 1 and "CONFIG_NET_SCH_NETEM" in err
 
 
@@ -148,31 +151,31 @@ def test_link_down_stops_traffic_and_up_restores_it(routed: Plan) -> None:
     h1, h2 = routed.node("h1"), routed.node("h2")
     h2_addr = h2.interfaces[0].addresses[0].split("/")[0]
     assert ping(h1.netns, h2_addr)
-    code, out, err = run("link", "--lab", "t7r", "h2", "lan", "down")
+    code, out, err = run("link", "--lab", f"{P}r", "h2", "lan", "down")
     assert code == 0, err
     assert not ping(h1.netns, h2_addr)
     assert not linkctl.is_up(h2.netns, "eth0")
-    assert linkstate.is_down("t7r", routed.veths[2].a)
-    assert linkctl.status_extras(routed)[1] == {(h2.netns, "eth0"), ("t7r-lan", "h2-eth0")}
+    assert linkstate.is_down(f"{P}r", routed.veths[2].a)
+    assert linkctl.status_extras(routed)[1] == {(h2.netns, "eth0"), (f"{P}r-lan", "h2-eth0")}
     # `netlab status`: the cut wire (and h2's default route that went with it) is shown,
     # and is not drift.
-    code, out, err = run("status", "--lab", "t7r", "--json")
+    code, out, err = run("status", "--lab", f"{P}r", "--json")
     assert code == 0, out + err
     st = json.loads(out)
     h2_st = next(n for n in st["nodes"] if n["name"] == "h2")
     assert h2_st["interfaces"][0]["held_down"] and h2_st["interfaces"][0]["state"] == "down"
     assert st["drift"] == []
-    code, out, err = run("link", "--lab", "t7r", "h2", "lan", "up")
+    code, out, err = run("link", "--lab", f"{P}r", "h2", "lan", "up")
     assert code == 0, err
     # h2's default route went with the interface; `up` put it back.
     assert ping(h1.netns, h2_addr)
-    assert not linkstate.is_down("t7r", routed.veths[2].a)
+    assert not linkstate.is_down(f"{P}r", routed.veths[2].a)
 
 
 def test_link_names_are_checked(routed: Plan) -> None:
-    code, _, err = run("link", "--lab", "t7r", "h1", "h2", "down")
+    code, _, err = run("link", "--lab", f"{P}r", "h1", "h2", "down")
     assert code == 2 and "no link between h1 and h2" in err
-    code, _, err = run("link", "--lab", "t7r", "h1", "rr", "down")
+    code, _, err = run("link", "--lab", f"{P}r", "h1", "rr", "down")
     assert code == 2 and 'did you mean "r"' in err
 
 
@@ -189,7 +192,7 @@ def test_capture_writes_a_pcap_wireshark_reads(routed: Plan, tmp_path: Path) -> 
 
     t = threading.Thread(target=traffic)
     t.start()
-    code, _, err = run("capture", "--lab", "t7r", "r:eth0", "-w", str(pcap), "--count", "2",
+    code, _, err = run("capture", "--lab", f"{P}r", "r:eth0", "-w", str(pcap), "--count", "2",
                        "--filter", "icmp", "--seconds", "10")
     t.join()
     assert code == 0, err
@@ -204,7 +207,7 @@ def test_capture_prints_one_line_per_packet(routed: Plan) -> None:
     h2_addr = h2.interfaces[0].addresses[0].split("/")[0]
     t = threading.Timer(0.3, ping, (h1.netns, h2_addr))  # crosses the switch
     t.start()
-    code, out, err = run("capture", "--lab", "t7r", "lan:br0", "--count", "2", "--filter",
+    code, out, err = run("capture", "--lab", f"{P}r", "lan:br0", "--count", "2", "--filter",
                          "icmp", "--seconds", "10")
     t.join()
     assert code == 0, err
@@ -214,13 +217,13 @@ def test_capture_prints_one_line_per_packet(routed: Plan) -> None:
 
 
 def test_delay_is_refused_before_anything_is_built_without_netem(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     # This kernel has no netem; elsewhere, pretend so: the refusal path is what is tested.
     monkeypatch.setattr(shaping, "netem_available", lambda: False)
     from netlab.api import load
     from netlab.errors import NetlabError
 
-    path = Path(__file__).parent / "delay.toml"
+    path = renamed_copy(Path(__file__).parent / "delay.toml", f"{P}delay", tmp_path)
     plan = load(path).plan
     with pytest.raises(shaping.ShapingError, match="CONFIG_NET_SCH_NETEM"):
         shaping.preflight(plan)
@@ -229,9 +232,9 @@ def test_delay_is_refused_before_anything_is_built_without_netem(
     try:
         with pytest.raises(NetlabError, match="CONFIG_NET_SCH_NETEM") as e:
             Lab.deploy(path)
-        assert "nothing was built" in str(e.value) and "t7delay-a:eth0" in str(e.value)
+        assert "nothing was built" in str(e.value) and f"{P}delay-a:eth0" in str(e.value)
         assert not any(Path("/run/netns", ns).exists() for ns in plan.namespaces)
-        assert "t7delay" not in store.deployed_labs()
+        assert f"{P}delay" not in store.deployed_labs()
     finally:
         Lab(plan).destroy()  # only if the refusal failed to happen
 
@@ -245,7 +248,7 @@ def test_ctrl_c_ends_a_capture_cleanly(routed: Plan, tmp_path: Path) -> None:
     h1 = routed.node("h1")
     pcap = tmp_path / "int.pcap"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "netlab", "capture", "--lab", "t7r", "r:eth0", "-w", str(pcap)],
+        [sys.executable, "-m", "netlab", "capture", "--lab", f"{P}r", "r:eth0", "-w", str(pcap)],
         stderr=subprocess.PIPE, text=True)
     try:
         assert proc.stderr is not None
@@ -297,7 +300,7 @@ def ping_ttl(netns: str, address: str) -> int | None:
 
 
 def test_route_fails_over_and_back_in_a_triangle(deploy: Callable[[str], Plan]) -> None:
-    plan = deploy(TRIANGLE)
+    plan = deploy(TRIANGLE.replace('"t7tri"', f'"{P}tri"'))
     r1, r2 = plan.node("r1"), plan.node("r2")
     r3 = plan.node("r3")
     via_r3 = {n.name: next(a.split("/")[0] for i in r3.interfaces if i.peer.node == n.name
@@ -308,7 +311,7 @@ def test_route_fails_over_and_back_in_a_triangle(deploy: Callable[[str], Plan]) 
                         via_r3[node.name], "metric", "100"], check=True)
     h1 = plan.node("h1")
     assert ping_ttl(h1.netns, "10.79.2.1") == 62  # h2 replies across r2, r1
-    assert run("link", "--lab", "t7tri", "r1", "r2", "down")[0] == 0
+    assert run("link", "--lab", f"{P}tri", "r1", "r2", "down")[0] == 0
     assert ping_ttl(h1.netns, "10.79.2.1") == 61  # now across r2, r3, r1
-    assert run("link", "--lab", "t7tri", "r2", "r1", "up")[0] == 0
+    assert run("link", "--lab", f"{P}tri", "r2", "r1", "up")[0] == 0
     assert ping_ttl(h1.netns, "10.79.2.1") == 62  # the direct routes are back

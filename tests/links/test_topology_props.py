@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
+from netlab.api import load
 from netlab.compile.compiler import compile_topology
 from netlab.errors import TopologyError
 from netlab.linux import kconfig
@@ -100,13 +103,14 @@ def test_props_needs_one_table_per_endpoint() -> None:
 
 @pytest.mark.parametrize(("has_netem", "warned"), [(False, True), (None, True), (True, False)])
 def test_delay_warns_unless_the_kernel_has_netem(
-    monkeypatch: pytest.MonkeyPatch, has_netem: bool | None, warned: bool
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, has_netem: bool | None, warned: bool
 ) -> None:
     monkeypatch.setattr(kconfig, "config_option", lambda name: has_netem)
-    plan, warnings = compile_('[[links]]\nendpoints = ["a", "b"]\ndelay = "20ms"\n'
-                              'jitter = "5ms"\n')
-    assert plan.veths[0].a.shaping == ShapingPlan(delay_ms=20.0, jitter_ms=5.0)
-    netem = [w for w in warnings if "CONFIG_NET_SCH_NETEM" in w]
+    (tmp_path / "t.toml").write_text(BASE + '[[links]]\nendpoints = ["a", "b"]\n'
+                                     'delay = "20ms"\njitter = "5ms"\n')
+    topo = load(tmp_path / "t.toml")  # validate's path: compile, then the backend's check
+    assert topo.plan.veths[0].a.shaping == ShapingPlan(delay_ms=20.0, jitter_ms=5.0)
+    netem = [w.render("t.toml") for w in topo.warnings if "CONFIG_NET_SCH_NETEM" in w.message]
     assert len(netem) == (1 if warned else 0)  # one warning per link, not per end
     if warned:
         assert netem[0].startswith("warning: t.toml: links[0].delay:")

@@ -1,16 +1,17 @@
-"""Fixtures for probe tests: real labs (named "t4..." by their files, or "t" + 8 hex digits
-by fresh_lab), always destroyed."""
+"""Fixtures for probe tests: real labs (named "t4..." by their files, in a private run
+directory and with this run's namespace prefix; or a unique name by fresh_lab), always
+destroyed."""
 
 from __future__ import annotations
 
 import contextlib
 import json
-import secrets
 import socket
 import subprocess
 import sys
 import threading
 import time
+import tomllib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -19,6 +20,7 @@ import pytest
 from netlab.lab import Lab
 from netlab.plan.model import Plan
 from netlab.probes.sockets import open_in
+from tests.support.names import renamed_copy, run_prefix, unique_name
 
 TOPOLOGIES = Path(__file__).parent / "topologies"
 
@@ -37,12 +39,21 @@ def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
 
 @pytest.fixture(scope="module")
-def deploy(run_dir: Path) -> Iterator[Callable[[Path], Plan]]:
+def deploy(run_dir: Path, tmp_path_factory: pytest.TempPathFactory,
+           ) -> Iterator[Callable[[Path], Plan]]:
     """deploy(topology path) -> plan, with the real backend; every lab deployed is
-    destroyed at module end, also when tests fail."""
+    destroyed at module end, also when tests fail.
+
+    The lab keeps its file's name (tests say `--lab t4a`; the state directory is private
+    to this module), but its namespaces, which live in the global /run/netns, get this
+    run's prefix ("t4a" -> "t4<token>a"), so two runs at once never meet."""
     labs: list[Lab] = []
+    files = tmp_path_factory.mktemp("topo")
 
     def _deploy(path: Path) -> Plan:
+        lab_name = tomllib.loads(path.read_text())["lab"]["name"]
+        prefix = run_prefix("t4") + lab_name.removeprefix("t4")
+        path = renamed_copy(path, lab_name, files, prefix=prefix)
         lab = Lab.deploy(path, force=True)  # force: leftovers of an interrupted run
         labs.append(lab)
         wait_links_up(lab.plan)
@@ -143,7 +154,7 @@ def fresh_lab(run_dir: Path, tmp_path_factory: pytest.TempPathFactory,
     made: list[Plan] = []
 
     def _deploy(text: str) -> Plan:
-        name = "t" + secrets.token_hex(4)
+        name = unique_name("t")
         path = files / f"{name}.toml"
         path.write_text(text.replace("{name}", name))
         plan = load(path).plan

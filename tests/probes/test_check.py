@@ -13,6 +13,7 @@ from netlab.cli import app
 from netlab.plan.model import ExpectPlan, Plan
 from netlab.probes import check
 from tests.probes.conftest import TOPOLOGIES, Listeners
+from tests.support.names import renamed_text, run_prefix
 
 pytestmark = pytest.mark.root
 runner = CliRunner()
@@ -122,7 +123,8 @@ def test_cli_deploy_check(run_dir: Path, tmp_path: Path, second: str, code: int)
     from netlab.lab import Lab
 
     topo = tmp_path / "t4dc.toml"
-    topo.write_text(DEPLOY_CHECK % second)
+    # the run dir is private, /run/netns is not: this run's namespace prefix (support/names)
+    topo.write_text(renamed_text(DEPLOY_CHECK % second, "t4dc", run_prefix("t4") + "dc"))
     junit = tmp_path / "dc.xml"
     try:
         out = runner.invoke(app, ["deploy", str(topo), "--force", "--check", "--junit",

@@ -1,5 +1,6 @@
-"""Fixtures of the reliability suite: lab files with unique t5* names, and a guarantee
-that every lab a test touched is gone afterwards, even when the test fails."""
+"""Fixtures of the reliability suite: lab files with this run's unique t5<token>* names
+(tests/support/names.py), and a guarantee that every lab a test touched is gone
+afterwards, even when the test fails."""
 
 from __future__ import annotations
 

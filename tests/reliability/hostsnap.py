@@ -122,6 +122,19 @@ def _process_netns() -> list[str]:
     return sorted(seen)
 
 
+def _nft_tables() -> dict[str, list[str]]:
+    """The nft ruleset, table by table ("table ip netlab-x" -> its lines): a change then
+    names its table, so one lab's tables can be told from another's (another run's lab
+    coming or going meanwhile is not a leak of ours)."""
+    out: dict[str, list[str]] = {}
+    table = ""
+    for line in _COUNTER.sub("counter", _run("nft", "list", "ruleset")).splitlines():
+        if line.startswith("table "):
+            table = line.removesuffix("{").strip()
+        out.setdefault(table, []).append(line)
+    return out
+
+
 def snapshot() -> dict[str, Any]:
     """The host's root-namespace state, as plain data (compare with ==)."""
     run_dir = os.environ.get("NETLAB_RUN_DIR", "/run/netlab")
@@ -132,7 +145,7 @@ def snapshot() -> dict[str, Any]:
         "routes6": _json("ip", "-j", "-6", "route", "show", "table", "all"),
         "rules4": _json("ip", "-j", "-4", "rule", "show"),
         "rules6": _json("ip", "-j", "-6", "rule", "show"),
-        "nft": _COUNTER.sub("counter", _run("nft", "list", "ruleset")).splitlines(),
+        "nft": _nft_tables(),
         "sysctls": _sysctls(),
         "etc_netns": _tree("/etc/netns"),
         "run_netlab": _tree(run_dir),
@@ -198,7 +211,8 @@ def diff(before: dict[str, Any], after: dict[str, Any], only: str | None = None,
 
 def other_labs(snapshots: list[dict[str, Any]], mine: str) -> set[str]:
     """Names of netlab-looking labs other than `mine` seen in any of the snapshots (their
-    namespaces' prefixes and state directories): labs someone else deployed meanwhile."""
+    namespaces' prefixes, state directories and locks, uplink links and nft tables): labs
+    someone else (another run of the suite, a developer) deployed meanwhile."""
     out: set[str] = set()
     for snap in snapshots:
         for ns in snap.get("ip_netns", []):
@@ -206,9 +220,21 @@ def other_labs(snapshots: list[dict[str, Any]], mine: str) -> set[str]:
             if "-" in name and not name.startswith(mine + "-"):
                 out.add(name.split("-")[0])
         for path in (snap.get("run_netlab") or {}):
-            top = path.split("/")[0].lstrip(".")
-            if top and top != mine and not top.endswith(".lock"):
+            top = path.removeprefix("./").split("/")[0].lstrip(".").removesuffix(".lock")
+            if top and top != mine:
                 out.add(top)
+        # A lab's host side (an uplink's veth, its nft table) outlives or precedes its
+        # namespaces for a moment, and a lab in another run directory has no state here.
+        for link in snap.get("links", {}):
+            if link.startswith("nl-") and link[3:] != mine[:12]:
+                out.add(link[3:])
+        for table in snap.get("nft", {}):
+            # "table ip netlab-<lab>", or a test's own "table ip <lab>-guard" (hand-made)
+            name = table.split()[-1] if table else ""
+            lab = name.removeprefix("netlab-") if name.startswith("netlab-") else \
+                name.split("-")[0] if "-" in name else ""
+            if lab and lab != mine:
+                out.add(lab)
     return out
 
 

@@ -1,7 +1,8 @@
 """Helpers for the reliability suite's kernel tests: run the real `netlab` command, find
 what a lab left behind, and clean up by force after a failed test.
 
-Only names of this suite's own labs (prefix "t5") are ever cleaned by force.
+Only names of this run's own labs (prefix "t5" + this run's token, tests/support/names.py)
+are ever cleaned by force: a second run of the suite at once is never touched.
 """
 
 from __future__ import annotations
@@ -15,9 +16,10 @@ import time
 from pathlib import Path
 
 from netlab.linux.netns import NETNS_RUN_DIR
+from tests.support.names import run_prefix
 
 ETC_NETNS = Path("/etc/netns")
-PREFIX = "t5"
+PREFIX = run_prefix("t5")
 
 
 def run_dir() -> Path:
@@ -79,7 +81,7 @@ def leftovers(lab: str, prefix: str | None = None) -> list[str]:
 def marker(lab: str) -> str:
     """An argument that tags the processes a test lab's `exec` starts, so that they can
     be found even after their namespace was unpinned (see with_marker_exec)."""
-    return f"t5marker-{lab}"
+    return f"{PREFIX}marker-{lab}"
 
 
 def marked_pids(lab: str) -> list[int]:

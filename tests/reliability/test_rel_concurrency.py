@@ -13,7 +13,11 @@ import pytest
 import topogen
 from labkit import cli, leftovers, spawn
 
+from tests.support.names import run_prefix
+
 pytestmark = pytest.mark.root
+
+P = run_prefix("t5")  # this run's lab names: two runs at once never share one
 
 NATGW = (topogen.TOPOLOGIES / "natgw.toml").read_text()
 
@@ -25,7 +29,7 @@ def _healthy(name: str) -> None:
 
 
 def test_same_lab_deployed_twice_at_once(labs) -> None:  # type: ignore[no-untyped-def]
-    file = labs.write("t5cc", topogen.star_lab("t5cc", 60, switches=2, uplink=True))
+    file = labs.write(f"{P}cc", topogen.star_lab(f"{P}cc", 60, switches=2, uplink=True))
     outcomes = set()
     for _ in range(3):
         a, b = spawn("deploy", str(file)), spawn("deploy", str(file))
@@ -34,31 +38,31 @@ def test_same_lab_deployed_twice_at_once(labs) -> None:  # type: ignore[no-untyp
         assert codes == [0, 1], results
         loser = next(err for rc, _, err in results if rc != 0)
         assert "Traceback" not in loser
-        assert "t5cc" in loser and ("already deployed" in loser or "another netlab" in loser)
+        assert f"{P}cc" in loser and ("already deployed" in loser or "another netlab" in loser)
         outcomes.add("locked" if "another netlab" in loser else "deployed")
-        _healthy("t5cc")
-        r = cli("destroy", "t5cc")
+        _healthy(f"{P}cc")
+        r = cli("destroy", f"{P}cc")
         assert r.returncode == 0, r.stderr
-        assert leftovers("t5cc") == []
+        assert leftovers(f"{P}cc") == []
 
 
 def test_deploy_and_destroy_race(labs) -> None:  # type: ignore[no-untyped-def]
     """Whatever the order, the end state is all or nothing, never half a lab."""
-    file = labs.write("t5cr", topogen.star_lab("t5cr", 60, switches=2))
+    file = labs.write(f"{P}cr", topogen.star_lab(f"{P}cr", 60, switches=2))
     for _ in range(3):
-        d, x = spawn("deploy", str(file)), spawn("destroy", "t5cr")
+        d, x = spawn("deploy", str(file)), spawn("destroy", f"{P}cr")
         for p in (d, x):
             p.wait(timeout=60)
             assert "Traceback" not in p.stderr.read()
-        if leftovers("t5cr"):
-            _healthy("t5cr")
-            assert cli("destroy", "t5cr").returncode == 0
-        assert leftovers("t5cr") == []
+        if leftovers(f"{P}cr"):
+            _healthy(f"{P}cr")
+            assert cli("destroy", f"{P}cr").returncode == 0
+        assert leftovers(f"{P}cr") == []
 
 
 def test_ten_labs_deploy_and_destroy_in_parallel(labs) -> None:  # type: ignore[no-untyped-def]
     """Half with an uplink (host forwarding and nft tables shared by several labs)."""
-    names = [f"t5p{k}" for k in range(10)]
+    names = [f"{P}p{k}" for k in range(10)]
     files = {}
     for k, n in enumerate(names):
         text = topogen.renamed(NATGW, n)
@@ -78,7 +82,7 @@ def test_ten_labs_deploy_and_destroy_in_parallel(labs) -> None:  # type: ignore[
         assert xrc == 0, f"{name}: {xerr}"
         assert leftovers(name) == []
     after = hostsnap.snapshot()
-    assert (d := hostsnap.diff(before, after, only=r"t5p\d")) == "", d
+    assert (d := hostsnap.diff(before, after, only=fr"{P}p\d")) == "", d
     forward = "net.ipv4.ip_forward"
     assert before["sysctls"][forward] == after["sysctls"][forward], "ip_forward not restored"
 
@@ -95,7 +99,7 @@ def test_simultaneous_destroys_restore_forwarding(labs) -> None:  # type: ignore
     before = key.read_text().strip()
     if before == "1":
         pytest.skip("ip_forward is already 1 on this host: a missed restore would not show")
-    names = ["t5fw1", "t5fw2"]
+    names = [f"{P}fw1", f"{P}fw2"]
     for n in names:
         text = topogen.with_uplink(topogen.renamed(NATGW, n)) or ""
         assert cli("deploy", str(labs.write(n, text))).returncode == 0
@@ -131,9 +135,9 @@ def _route_dev(addr: str) -> str:
 def test_labs_isolated_from_each_other_and_from_host(labs) -> None:  # type: ignore[no-untyped-def]
     from netlab.lab import Lab
 
-    a = Lab.deploy(labs.write("t5ia", _two_hosts("t5ia", "10.61.0.0/24", False)))
-    c = Lab.deploy(labs.write("t5ic", _two_hosts("t5ic", "10.63.0.0/24", False)))
-    b = Lab.deploy(labs.write("t5ib", _two_hosts("t5ib", "10.62.0.0/24", True)))
+    a = Lab.deploy(labs.write(f"{P}ia", _two_hosts(f"{P}ia", "10.61.0.0/24", False)))
+    c = Lab.deploy(labs.write(f"{P}ic", _two_hosts(f"{P}ic", "10.63.0.0/24", False)))
+    b = Lab.deploy(labs.write(f"{P}ib", _two_hosts(f"{P}ib", "10.62.0.0/24", True)))
     assert b.plan.uplink is not None
     host_side = b.plan.uplink.host_address.split("/")[0]
     node_side = b.plan.uplink.node_address.split("/")[0]

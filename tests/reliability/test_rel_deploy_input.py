@@ -5,6 +5,7 @@ names, and names of things the host already has, are refused before anything is 
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -17,9 +18,13 @@ from hypothesis import strategies as st
 from labkit import cli, no_traceback, settled_leftovers
 from typer.testing import CliRunner
 
+from tests.support.names import renamed_doc, run_prefix
+
 pytestmark = pytest.mark.root
 
-NAME = "t5fz"
+P = run_prefix("t5")  # this run's lab names: two runs at once never share one
+
+NAME = f"{P}fz"
 SEEDS = topogen.bundled_docs()
 
 
@@ -33,12 +38,11 @@ def _no_exec(v: Any) -> Any:
 
 
 def _ours(doc: dict[str, Any]) -> dict[str, Any]:
-    """Whatever the document, any lab it could build is named (and prefixed) t5fz and
+    """Whatever the document, any lab it could build is named (and prefixed) NAME and
     runs no commands."""
     doc = _no_exec(doc)
     if isinstance(doc.get("lab"), dict):
-        doc["lab"]["name"] = NAME
-        doc["lab"]["prefix"] = NAME
+        renamed_doc(doc, NAME)
     return doc
 
 
@@ -102,30 +106,33 @@ def _deploy_all_or_nothing(tmp_path_factory: pytest.TempPathFactory,
 
 
 HOSTILE = {
-    "path lab name": {"lab": {"name": "../../etc/t5x"}, "nodes": {"pc1": {}}},
+    "path lab name": {"lab": {"name": f"../../etc/{P}x"}, "nodes": {"pc1": {}}},
     "shell lab name": {"lab": {"name": "t5;rm -rf /"}, "nodes": {"pc1": {}}},
     "long lab name": {"lab": {"name": "t5" + "x" * 298}, "nodes": {"pc1": {}}},
     "look-alike lab name": {"lab": {"name": "t5\u0430x"}, "nodes": {"pc1": {}}},
-    "path node": {"lab": {"name": "t5hn"}, "nodes": {"../../etc/t5x": {}}},
-    "shell ifname": {"lab": {"name": "t5hn"}, "nodes": {"a": {}, "b": {}},
+    "path node": {"lab": {"name": f"{P}hn"}, "nodes": {f"../../etc/{P}x": {}}},
+    "shell ifname": {"lab": {"name": f"{P}hn"}, "nodes": {"a": {}, "b": {}},
                      "links": [{"endpoints": ["a:e;reboot", "b"]}]},
-    "path prefix": {"lab": {"name": "t5hn", "prefix": "../t5"}, "nodes": {"a": {}}},
+    "path prefix": {"lab": {"name": f"{P}hn", "prefix": "../t5"}, "nodes": {"a": {}}},
 }
 
 
 @pytest.mark.parametrize("case", sorted(HOSTILE))
 def test_hostile_names_rejected_by_deploy(labs, case: str) -> None:  # type: ignore[no-untyped-def]
-    labs.track("t5hn")
+    labs.track(f"{P}hn")
     run_before = sorted(os.listdir(labkit.run_dir())) if labkit.run_dir().exists() else []
     file = labs.tmp / "hostile.toml"
     file.write_text(topogen.toml_dumps(HOSTILE[case]))
     r = cli("deploy", str(file))
     assert r.returncode == 2 and no_traceback(r), r.stderr
     assert "nothing was built" in r.stderr
-    assert not Path("/etc/t5x").exists() and not Path("/run/t5x").exists()
+    assert not Path(f"/etc/{P}x").exists() and not Path(f"/run/{P}x").exists()
     after = sorted(os.listdir(labkit.run_dir())) if labkit.run_dir().exists() else []
-    assert [n for n in after if n not in run_before and "t5" in n] == []
-    assert not [n for n in labkit.netns_names() if "t5x" in n or n.startswith("t5hn")]
+    # New state of this run's labs, or with a hostile name; another run's labs (its own
+    # t5<4 hex> prefix) come and go in a shared run directory meanwhile.
+    assert [n for n in after if n not in run_before and "t5" in n
+            and (P in n or not re.match(r"\.?t5[0-9a-f]{4}", n))] == []
+    assert not [n for n in labkit.netns_names() if f"{P}x" in n or n.startswith(f"{P}hn")]
 
 
 def _sh(*argv: str) -> None:
@@ -137,24 +144,24 @@ def test_names_of_existing_host_objects_rejected(labs, clash: str) -> None:  # t
     """With prefix = "" a node may be named like any namespace; an uplink's host side may
     be named like an existing interface. deploy refuses (exit 2, nothing built) and the
     existing object is untouched."""
-    lab = "t5hc"
+    lab = f"{P}hc"
     text = (f'lab = {{name = "{lab}", prefix = ""}}\n'
-            'nodes.t5hcgw = {kind = "router"}\nnodes.t5hcpc = {}\n'
-            'links = [{endpoints = ["t5hcgw", "t5hcpc"]}]\n'
-            'uplink = {node = "t5hcgw"}\n')
-    file = labs.write(lab, text, prefix="t5hc")  # bare node names: t5hcgw, t5hcpc
+            f'nodes.{P}hcgw = {{kind = "router"}}\nnodes.{P}hcpc = {{}}\n'
+            f'links = [{{endpoints = ["{P}hcgw", "{P}hcpc"]}}]\n'
+            f'uplink = {{node = "{P}hcgw"}}\n')
+    file = labs.write(lab, text, prefix=f"{P}hc")  # bare node names: t5hcgw, t5hcpc
     make, undo, present = {
-        "netns": (["ip", "netns", "add", "t5hcpc"], ["ip", "netns", "del", "t5hcpc"],
-                  lambda: "t5hcpc" in labkit.netns_names()),
-        "host link": (["ip", "link", "add", "nl-t5hc", "type", "veth", "peer", "name",
-                       "t5hcpeer"], ["ip", "link", "del", "nl-t5hc"],
-                      lambda: "nl-t5hc" in labkit.host_links()),
-        "host nft table": (["nft", "add", "table", "ip", "netlab-t5hc"],
-                           ["nft", "delete", "table", "ip", "netlab-t5hc"],
-                           lambda: "table ip netlab-t5hc" in labkit.nft_tables()),
-        "etc file": (["sh", "-c", "mkdir -p /etc/netns/t5hcgw && echo x >"
-                      " /etc/netns/t5hcgw/hosts"], ["rm", "-rf", "/etc/netns/t5hcgw"],
-                     lambda: Path("/etc/netns/t5hcgw/hosts").read_text() == "x\n"),
+        "netns": (["ip", "netns", "add", f"{P}hcpc"], ["ip", "netns", "del", f"{P}hcpc"],
+                  lambda: f"{P}hcpc" in labkit.netns_names()),
+        "host link": (["ip", "link", "add", f"nl-{P}hc", "type", "veth", "peer", "name",
+                       f"{P}hcpeer"], ["ip", "link", "del", f"nl-{P}hc"],
+                      lambda: f"nl-{P}hc" in labkit.host_links()),
+        "host nft table": (["nft", "add", "table", "ip", f"netlab-{P}hc"],
+                           ["nft", "delete", "table", "ip", f"netlab-{P}hc"],
+                           lambda: f"table ip netlab-{P}hc" in labkit.nft_tables()),
+        "etc file": (["sh", "-c", f"mkdir -p /etc/netns/{P}hcgw && echo x >"
+                      f" /etc/netns/{P}hcgw/hosts"], ["rm", "-rf", f"/etc/netns/{P}hcgw"],
+                     lambda: Path(f"/etc/netns/{P}hcgw/hosts").read_text() == "x\n"),
     }[clash]
     _sh(*make)
     try:
@@ -162,7 +169,7 @@ def test_names_of_existing_host_objects_rejected(labs, clash: str) -> None:  # t
         assert r.returncode == 2 and no_traceback(r), r.stderr
         assert "nothing was built" in r.stderr, r.stderr
         assert present(), f"deploy touched the existing {clash}"
-        assert "t5hcgw" not in labkit.netns_names()
+        assert f"{P}hcgw" not in labkit.netns_names()
         assert not (labkit.run_dir() / lab).exists()
     finally:
         subprocess.run(undo, capture_output=True)

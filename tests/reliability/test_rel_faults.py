@@ -27,7 +27,11 @@ import topogen
 from labkit import cli, no_traceback, settled_leftovers
 from typer.testing import CliRunner
 
+from tests.support.names import run_prefix
+
 pytestmark = pytest.mark.root
+
+P = run_prefix("t5")  # this run's lab names: two runs at once never share one
 
 NATGW = (topogen.TOPOLOGIES / "natgw.toml").read_text()
 
@@ -121,7 +125,7 @@ def _deploy(file: Path) -> Any:
 def test_failure_at_every_backend_step_rolls_back(labs, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     from netlab.lab import Lab
 
-    name = "t5fi"
+    name = f"{P}fi"
     file = labs.write(name, topogen.with_uplink(topogen.renamed(NATGW, name)) or "")
     inj = Injector(monkeypatch)
     before = hostsnap.snapshot()
@@ -158,13 +162,13 @@ def test_names_taken_between_precheck_and_creation(labs, monkeypatch) -> None:  
     kernel refuses, deploy fails cleanly, and the foreign objects survive the rollback."""
     from netlab.backends.kernel import apply
 
-    name = "t5fr"
+    name = f"{P}fr"
     file = labs.write(name, topogen.with_uplink(topogen.renamed(NATGW, name)) or "")
     real = apply.precheck
     for foreign, undo, check in [
         (["ip", "netns", "add", f"{name}-web"], ["ip", "netns", "del", f"{name}-web"],
          lambda: f"{name}-web" in labkit.netns_names()),
-        (["ip", "link", "add", f"nl-{name}", "type", "veth", "peer", "name", "t5frpeer"],
+        (["ip", "link", "add", f"nl-{name}", "type", "veth", "peer", "name", f"{P}frpeer"],
          ["ip", "link", "del", f"nl-{name}"], lambda: f"nl-{name}" in labkit.host_links()),
     ]:
         def late(plan, root, foreign=foreign):  # type: ignore[no-untyped-def]
@@ -187,7 +191,7 @@ def test_state_directory_without_space(labs, tmp_path: Path) -> None:  # type: i
     run = tmp_path / "full"
     run.mkdir()
     # mode: a tmpfs is 1777 by default, which netlab refuses as a run directory
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k,nr_inodes=8,mode=0700", "t5full",
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k,nr_inodes=8,mode=0700", f"{P}full",
                     str(run)], check=True)
     try:
         for k in range(100):  # use every inode
@@ -196,7 +200,7 @@ def test_state_directory_without_space(labs, tmp_path: Path) -> None:  # type: i
             except OSError as e:
                 assert e.errno == errno.ENOSPC
                 break
-        name = "t5fs"
+        name = f"{P}fs"
         file = labs.write(name, topogen.renamed(NATGW, name))
         r = cli("deploy", str(file), env={**os.environ, "NETLAB_RUN_DIR": str(run)})
         assert r.returncode == 1 and no_traceback(r), r.stderr

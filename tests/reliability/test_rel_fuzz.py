@@ -32,6 +32,9 @@ from netlab.names import ifname_problem, lab_name_problem
 from netlab.plan.model import Plan
 from netlab.plan.render import plan_text
 from netlab.topology.loader import parse
+from tests.support.names import run_prefix
+
+P = run_prefix("t5")  # this run's lab names: two runs at once never share one
 
 # NETLAB_FUZZ_EXAMPLES=5000 for a deeper run than the suite's default.
 FUZZ = settings(max_examples=int(os.environ.get("NETLAB_FUZZ_EXAMPLES", "200")), deadline=None,
@@ -89,7 +92,7 @@ def assert_safe(plan: Plan) -> None:
 # test_rel_deploy_input.py's fuzzer); each must now be rejected with TopologyError.
 MUST_REJECT = {
     # a router naming itself as gateway: a default route via its own address
-    "gateway-self": 'lab.name = "t5r"\ndefaults.ipv6 = true\n'
+    "gateway-self": f'lab.name = "{P}r"\ndefaults.ipv6 = true\n'
                     'nodes.a = {kind = "router", gateway = "a"}\n'
                     'switches.b = {subnet = "10.0.0.0/24"}\n'
                     'links = [{endpoints = ["a", "b"], addresses = ["10.0.0.5/24"]}]\n',
@@ -146,16 +149,16 @@ def test_fuzz_found_inputs_are_rejected(case: str) -> None:
 
 _SLOTS = {
     "lab name": lambda n: {"lab": {"name": n}, "nodes": {"pc1": {}}},
-    "prefix": lambda n: {"lab": {"name": "t5h", "prefix": n}, "nodes": {"pc1": {}}},
-    "node": lambda n: {"lab": {"name": "t5h"}, "nodes": {n: {}}},
-    "switch": lambda n: {"lab": {"name": "t5h"}, "nodes": {"pc1": {}}, "switches": {n: {}},
+    "prefix": lambda n: {"lab": {"name": f"{P}h", "prefix": n}, "nodes": {"pc1": {}}},
+    "node": lambda n: {"lab": {"name": f"{P}h"}, "nodes": {n: {}}},
+    "switch": lambda n: {"lab": {"name": f"{P}h"}, "nodes": {"pc1": {}}, "switches": {n: {}},
                          "links": [{"endpoints": ["pc1", n]}]},
-    "ifname": lambda n: {"lab": {"name": "t5h"}, "nodes": {"pc1": {}, "pc2": {}},
+    "ifname": lambda n: {"lab": {"name": f"{P}h"}, "nodes": {"pc1": {}, "pc2": {}},
                          "links": [{"endpoints": [f"pc1:{n}", "pc2"]}]},
-    "uplink ifname": lambda n: {"lab": {"name": "t5h"}, "nodes": {"gw": {}},
+    "uplink ifname": lambda n: {"lab": {"name": f"{P}h"}, "nodes": {"gw": {}},
                                 "uplink": {"node": "gw", "ifname": n}},
-    "sysctl": lambda n: {"lab": {"name": "t5h"}, "nodes": {"pc1": {"sysctl": {n: "1"}}}},
-    "search": lambda n: {"lab": {"name": "t5h"}, "defaults": {"search": [n]},
+    "sysctl": lambda n: {"lab": {"name": f"{P}h"}, "nodes": {"pc1": {"sysctl": {n: "1"}}}},
+    "search": lambda n: {"lab": {"name": f"{P}h"}, "defaults": {"search": [n]},
                          "nodes": {"pc1": {}}},
 }
 

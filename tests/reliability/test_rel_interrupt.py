@@ -24,7 +24,11 @@ from labkit import (
     spawn,
 )
 
+from tests.support.names import run_prefix
+
 pytestmark = pytest.mark.root
+
+P = run_prefix("t5")  # this run's lab names: two runs at once never share one
 
 HERE = Path(__file__).parent
 NATGW = (topogen.TOPOLOGIES / "natgw.toml").read_text()
@@ -70,7 +74,7 @@ def _after_interrupt(sig: str, rc: int, stderr: str, file: Path, name: str, wher
 @pytest.mark.parametrize("sig", ["SIGINT", "SIGTERM", "SIGKILL"])
 def test_interrupt_after_every_phase(labs, sig: str) -> None:  # type: ignore[no-untyped-def]
     """natgw with an uplink and an exec'd server, so that every phase has work to do."""
-    name = {"SIGINT": "t5ip", "SIGTERM": "t5it", "SIGKILL": "t5ik"}[sig]
+    name = {"SIGINT": f"{P}ip", "SIGTERM": f"{P}it", "SIGKILL": f"{P}ik"}[sig]
     text = topogen.with_uplink(topogen.renamed(NATGW, name)) or ""
     # A second, tagged process: found by its tag even once its namespace is unpinned.
     text = topogen.with_exec(
@@ -103,7 +107,7 @@ def test_interrupt_200_node_lab_at_random_points(labs, sig: str) -> None:  # typ
     """The real `netlab deploy` process, signalled when k of its 204 namespaces exist (k
     random), and once more just after the last one (links, addresses, later phases).
     SIGINT goes to its whole process group, children included, as Ctrl-C does."""
-    name = "t5rn" if sig == "SIGINT" else "t5rk"
+    name = f"{P}rn" if sig == "SIGINT" else f"{P}rk"
     file = labs.write(name, topogen.star_lab(name, 199, switches=4, uplink=True))
     total = 204
     rng = random.Random(SEED + (sig == "SIGKILL"))

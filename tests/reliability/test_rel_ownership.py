@@ -26,14 +26,18 @@ import pytest
 import topogen
 from labkit import cli, no_traceback
 
+from tests.support.names import run_prefix
+
 pytestmark = pytest.mark.root
+
+P = run_prefix("t5")  # this run's lab names: two runs at once never share one
 
 NATGW = (topogen.TOPOLOGIES / "natgw.toml").read_text()
 TWO = '[lab]\nname = "{name}"\n[nodes.a]\n[nodes.b]\n[[links]]\nendpoints = ["a", "b"]\n'
 
 
 def _name() -> str:
-    return "t5o" + secrets.token_hex(3)
+    return f"{P}o" + secrets.token_hex(2)
 
 
 def _sh(*argv: str) -> None:
@@ -344,7 +348,7 @@ def test_proving_a_namespace_never_moves_the_main_thread(monkeypatch: pytest.Mon
 
     from netlab.linux import namespaces, netns
 
-    name = "t5m" + secrets.token_hex(3)
+    name = f"{P}m" + secrets.token_hex(2)
     _sh("ip", "netns", "add", name)
     try:
         moved: list[str] = []

@@ -13,7 +13,11 @@ import pytest
 import topogen
 from labkit import leftovers, mount_points, netns_names
 
+from tests.support.names import run_prefix
+
 pytestmark = pytest.mark.root
+
+P = run_prefix("t5")  # this run's lab names: two runs at once never share one
 
 CYCLES = 20
 
@@ -73,7 +77,7 @@ def _settle(limit_kb: int, timeout: float = 10.0) -> int:
 def test_200_node_lab_20_times_leaks_nothing(labs) -> None:  # type: ignore[no-untyped-def]
     from netlab.lab import Lab
 
-    name = "t5sc"
+    name = f"{P}sc"
     file = labs.write(name, topogen.star_lab(name, 199, switches=4))
     # One cycle first: imports, caches and the kernel's first-use allocations.
     lab = Lab.deploy(file)

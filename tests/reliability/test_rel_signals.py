@@ -27,7 +27,11 @@ import pytest
 import topogen
 from labkit import cli, run_dir, settled_leftovers, spawn
 
+from tests.support.names import run_prefix
+
 pytestmark = pytest.mark.root
+
+P = run_prefix("t5")  # this run's lab names: two runs at once never share one
 
 SEED = int(os.environ.get("NETLAB_SIG_SEED", str(int(time.time()) % 100000)))
 TWO_HOSTS = (topogen.TOPOLOGIES / "two-hosts.toml").read_text()
@@ -109,7 +113,7 @@ def _no_lock_no_lab(name: str, where: str) -> None:
 
 
 def test_signals_at_random_moments_leave_no_lock_and_say_interrupted(labs) -> None:  # type: ignore[no-untyped-def]
-    name = "t5s" + secrets.token_hex(3)
+    name = f"{P}s" + secrets.token_hex(2)
     file = labs.write(name, topogen.renamed(TWO_HOSTS, name))
     rng = random.Random(SEED)
     seen: dict[tuple[str, str, str], int] = {}

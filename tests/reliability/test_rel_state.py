@@ -26,13 +26,16 @@ from typer.testing import CliRunner
 from netlab.cli import app
 from netlab.errors import UsageError
 from netlab.state import store
+from tests.support.names import run_prefix
+
+P = run_prefix("t5")  # this run's lab names: two runs at once never share one
 
 TWO_NODES = 'lab.name = "{name}"\nnodes.a = {{}}\nnodes.b = {{}}\n' \
             'links = [{{endpoints = ["a", "b"]}}]\n'
 
 
 def _name() -> str:
-    return "t5" + secrets.token_hex(3)
+    return P + secrets.token_hex(3)
 
 
 @pytest.fixture
@@ -67,12 +70,12 @@ def planted(tmp_path: Path, run: Path) -> Path:
     `destroy ..` and `destroy .` used to delete."""
     (tmp_path / "sentinel").mkdir()
     (tmp_path / "sentinel" / "keep").write_text("x")
-    (run / "t5keep").mkdir()
-    (run / "t5keep" / "plan.json").write_text("{}")
+    (run / f"{P}keep").mkdir()
+    (run / f"{P}keep" / "plan.json").write_text("{}")
     return tmp_path
 
 
-BAD_NAMES = ["..", ".", "/x", "a/b", "abc\n", "a\0b", "../sentinel", "t5keep\n"]
+BAD_NAMES = ["..", ".", "/x", "a/b", "abc\n", "a\0b", "../sentinel", f"{P}keep\n"]
 
 
 @pytest.mark.root
@@ -131,7 +134,7 @@ def test_destroy_file_with_hostile_lab_name(lab_name: str, tmp_path: Path, run: 
 def test_api_refuses_bad_lab_names(run: Path) -> None:
     from netlab.lab import Lab
 
-    (run / "t5keep").mkdir()
+    (run / f"{P}keep").mkdir()
     for name in ("..", "a/b", "abc\n"):
         with pytest.raises(UsageError, match="lab name"):
             Lab.attach(name)
@@ -139,7 +142,7 @@ def test_api_refuses_bad_lab_names(run: Path) -> None:
                   store.resolve_lab):
             with pytest.raises(UsageError, match="lab name"):
                 f(name)
-    assert (run / "t5keep").is_dir()
+    assert (run / f"{P}keep").is_dir()
 
 
 def test_state_names_that_are_not_lab_names_are_ignored(run: Path, tmp_path: Path) -> None:
@@ -150,10 +153,10 @@ def test_state_names_that_are_not_lab_names_are_ignored(run: Path, tmp_path: Pat
         (run / odd / "plan.json").write_text("{}")
     (tmp_path / "elsewhere").mkdir()
     (tmp_path / "elsewhere" / "created.jsonl").write_text("")
-    (run / "t5link").symlink_to(tmp_path / "elsewhere")
-    (run / "t5real").mkdir()
-    (run / "t5real" / "created.jsonl").write_text("")
-    assert store.deployed_labs() == ["t5real"]
+    (run / f"{P}link").symlink_to(tmp_path / "elsewhere")
+    (run / f"{P}real").mkdir()
+    (run / f"{P}real" / "created.jsonl").write_text("")
+    assert store.deployed_labs() == [f"{P}real"]
     assert store.list_labs() == []
 
 
@@ -162,7 +165,7 @@ def test_state_names_that_are_not_lab_names_are_ignored(run: Path, tmp_path: Pat
 
 def _plant_lab(run_real: Path) -> Path:
     """A lab's state whose journal, if trusted, would make root remove the sentinel."""
-    lab = run_real / "t5x"
+    lab = run_real / f"{P}x"
     lab.mkdir(mode=0o700)
     (lab / "created.jsonl").write_text("")
     (lab / "sentinel").write_text("x")
@@ -189,7 +192,7 @@ def _untrusted(kind: str, tmp_path: Path) -> tuple[Path, Path]:
         home.mkdir(mode=0o755)
         os.rename(real, home / "run")
         os.chown(home, 65534, 65534)
-        return home / "run", home / "run" / "t5x" / "sentinel"
+        return home / "run", home / "run" / f"{P}x" / "sentinel"
     return real, sentinel
 
 
@@ -201,7 +204,8 @@ KINDS = ["symlink", "group-writable", "world-writable-sticky", "other-owner",
 @pytest.mark.parametrize("kind", KINDS)
 def test_untrusted_run_dir_is_refused(kind: str, tmp_path: Path) -> None:
     run_dir, sentinel = _untrusted(kind, tmp_path)
-    for argv in (["destroy", "t5x"], ["destroy", "--all"], ["list"], ["status", "--lab", "t5x"]):
+    for argv in (["destroy", f"{P}x"], ["destroy", "--all"], ["list"],
+                 ["status", "--lab", f"{P}x"]):
         r = cli(*argv, env=env(run_dir))
         assert r.returncode == 2 and no_traceback(r), (argv, r.stdout, r.stderr)
         assert f"unsafe run directory {run_dir}" in r.stderr, r.stderr
@@ -261,8 +265,8 @@ def test_run_dir_is_made_safe(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setenv(store.RUN_DIR_ENV, str(d))
     old = os.umask(0o002)  # a umask that made it group-writable (mkdir's default 0777)
     try:
-        with store.lab_lock("t5mk"):
-            assert _mode(d / ".t5mk.lock") == 0o600
+        with store.lab_lock(f"{P}mk"):
+            assert _mode(d / f".{P}mk.lock") == 0o600
     finally:
         os.umask(old)
     assert d.is_dir() and not _mode(d) & 0o022 and not _mode(d.parent) & 0o022
@@ -275,18 +279,18 @@ def test_remove_lab_dir_never_follows_symlinks(run: Path, tmp_path: Path) -> Non
     victim = tmp_path / "victim"
     victim.mkdir()
     (victim / "precious").write_text("x")
-    (run / "t5ln").symlink_to(victim)  # the lab dir itself a link
-    lab = run / "t5lab"
+    (run / f"{P}ln").symlink_to(victim)  # the lab dir itself a link
+    lab = run / f"{P}lab"
     lab.mkdir()
     (lab / "to-victim").symlink_to(victim)  # links inside it
     (lab / "sub").mkdir()
     (lab / "sub" / "to-file").symlink_to(victim / "precious")
     (lab / "sub" / "f").write_text("y")
-    store.remove_lab_dir("t5ln")
-    store.remove_lab_dir("t5lab")
+    store.remove_lab_dir(f"{P}ln")
+    store.remove_lab_dir(f"{P}lab")
     assert (victim / "precious").read_text() == "x"
     assert not os.path.lexists(lab)
-    assert os.path.islink(run / "t5ln")  # not netlab's: left alone
+    assert os.path.islink(run / f"{P}ln")  # not netlab's: left alone
 
 
 def test_symlinked_lab_dir_is_not_read(run: Path, tmp_path: Path) -> None:
@@ -296,10 +300,10 @@ def test_symlinked_lab_dir_is_not_read(run: Path, tmp_path: Path) -> None:
     other.mkdir()
     (other / "created.jsonl").write_text(json.dumps(
         {"kind": "hostsysctl", "key": "net.ipv4.ip_forward", "old": "1"}) + "\n")
-    (run / "t5sym").symlink_to(other)
-    assert "t5sym" not in store.deployed_labs()
+    (run / f"{P}sym").symlink_to(other)
+    assert f"{P}sym" not in store.deployed_labs()
     with pytest.raises(store.StateError, match="symbolic link"):
-        store.read_record("t5sym")
+        store.read_record(f"{P}sym")
 
 
 # --- the journal is checked line by line ---------------------------------------------------
@@ -354,7 +358,7 @@ def _bad_lines(run: Path, lab: str, victim: Path) -> list[str]:
 
 
 def test_journal_lines_are_checked_and_damaged_ones_skipped(run: Path, tmp_path: Path) -> None:
-    lab = "t5jr"
+    lab = f"{P}jr"
     (run / lab).mkdir(mode=0o700)
     good = _good_entries(run, lab)
     bad = _bad_lines(run, lab, tmp_path)
@@ -375,7 +379,7 @@ def test_journal_lines_are_checked_and_damaged_ones_skipped(run: Path, tmp_path:
 
 
 def test_journal_written_by_record_reads_back(run: Path) -> None:
-    lab = "t5rw"
+    lab = f"{P}rw"
     (run / lab).mkdir(mode=0o700)
     rec = store.Record(lab).open()
     for e in _good_entries(run, lab):
@@ -387,15 +391,15 @@ def test_journal_written_by_record_reads_back(run: Path) -> None:
 
 
 def test_damaged_plan_is_a_clear_error(run: Path) -> None:
-    (run / "t5pl").mkdir(mode=0o700)
+    (run / f"{P}pl").mkdir(mode=0o700)
     for text in ("[1, 2]", "{", '{"format": 99}'):
-        (run / "t5pl" / "plan.json").write_text(text)
+        (run / f"{P}pl" / "plan.json").write_text(text)
         with pytest.raises(store.StateError, match="plan.json"):
-            store.read_plan("t5pl")
-    (run / "t5pl" / "plan.json").unlink()
-    os.mkfifo(run / "t5pl" / "plan.json")  # would block a plain read forever
+            store.read_plan(f"{P}pl")
+    (run / f"{P}pl" / "plan.json").unlink()
+    os.mkfifo(run / f"{P}pl" / "plan.json")  # would block a plain read forever
     with pytest.raises(store.StateError, match="not a regular file"):
-        store.read_plan("t5pl")
+        store.read_plan(f"{P}pl")
 
 
 # --- with the kernel -----------------------------------------------------------------------
@@ -404,7 +408,7 @@ def test_damaged_plan_is_a_clear_error(run: Path) -> None:
 @pytest.fixture
 def host_veth() -> Iterator[str]:
     """A host interface that a journal's ifindex could point at."""
-    name = "t5w" + secrets.token_hex(3)
+    name = f"{P}w" + secrets.token_hex(2)
     subprocess.run(["ip", "link", "add", name, "type", "veth", "peer", "name", name + "p"],
                    check=True, capture_output=True)
     yield name
@@ -497,19 +501,19 @@ def test_destroy_without_plan_and_journal_does_not_claim_success(labs, run: Path
         assert "destroyed" not in r.stdout, (r.stdout, left)
 
 
-@pytest.mark.parametrize("field,value", [("lab", "t5other"), ("netns", "../../x"),
-                                         ("name", "a/b"), ("netns", "t5pn-a\n")])
+@pytest.mark.parametrize("field,value", [("lab", f"{P}other"), ("netns", "../../x"),
+                                         ("name", "a/b"), ("netns", f"{P}pn-a\n")])
 def test_plan_names_are_checked_when_read(field: str, value: str, run: Path,
                                           tmp_path: Path) -> None:
     from netlab.api import load
 
-    (tmp_path / "t.toml").write_text(TWO_NODES.format(name="t5pn"))
+    (tmp_path / "t.toml").write_text(TWO_NODES.format(name=f"{P}pn"))
     raw = json.loads(load(tmp_path / "t.toml").plan.to_json())
     if field == "lab":
         raw["lab"] = value
     else:
         raw["nodes"][0][field] = value
-    (run / "t5pn").mkdir(mode=0o700)
-    (run / "t5pn" / "plan.json").write_text(json.dumps(raw))
+    (run / f"{P}pn").mkdir(mode=0o700)
+    (run / f"{P}pn" / "plan.json").write_text(json.dumps(raw))
     with pytest.raises(store.StateError, match="damaged"):
-        store.read_plan("t5pn")
+        store.read_plan(f"{P}pn")

@@ -26,14 +26,18 @@ import pytest
 import topogen
 from labkit import cli, leftovers, netns_names, settled_leftovers
 
+from tests.support.names import RUN, run_prefix
+
 pytestmark = pytest.mark.root
+
+P = run_prefix("t5")  # this run's lab names: two runs at once never share one
 
 HOST_RECORD = Path("/run/netlab-host/settings.json")
 WORKER = str(Path(__file__).parent / "uplink_worker.py")
 
 
 def _name() -> str:
-    return "t5u" + secrets.token_hex(3)
+    return f"{P}u" + secrets.token_hex(2)
 
 
 def _lab(name: str, extra: str = "", pc: bool = True) -> str:
@@ -119,26 +123,28 @@ def test_labs_that_both_opt_out_of_isolation_reach_each_other(labs) -> None:  # 
 def test_uplink_subnet_overlapping_the_host_is_refused(labs) -> None:  # type: ignore[no-untyped-def]
     """Refused before anything is built (exit 2), naming what overlaps: a route of the
     host (any table), and another lab's uplink."""
-    route = ["192.168.251.0/24", "table", "main"]
+    # Two /24s of this run's own (a second run at once must not meet them).
+    x = 16 + int(RUN, 16) % 200
+    route = [f"192.168.{x}.0/24", "table", "main"]
     name = _name()
-    file = labs.write(name, _lab(name, 'subnet = "192.168.251.4/30"\n'))
+    file = labs.write(name, _lab(name, f'subnet = "192.168.{x}.4/30"\n'))
     subprocess.run(["ip", "route", "add", "blackhole", *route], check=True)
     try:
         r = cli("deploy", str(file))
     finally:
         subprocess.run(["ip", "route", "del", "blackhole", *route], capture_output=True)
     assert r.returncode == 2, r.stdout + r.stderr
-    assert "overlaps the host's route 192.168.251.0/24" in r.stderr, r.stderr
+    assert f"overlaps the host's route 192.168.{x}.0/24" in r.stderr, r.stderr
     assert "nothing was built" in r.stderr and "Traceback" not in r.stderr
     assert leftovers(name) == []
 
     first, second = _name(), _name()
-    same = 'subnet = "192.168.252.0/30"\n'
+    same = f'subnet = "192.168.{x + 1}.0/30"\n'
     assert cli("deploy", str(labs.write(first, _lab(first, same)))).returncode == 0
     try:
         r = cli("deploy", str(labs.write(second, _lab(second, same))))
         assert r.returncode == 2, r.stdout + r.stderr
-        assert f"overlaps the host's address 192.168.252.1/30 on nl-{first}" in r.stderr
+        assert f"overlaps the host's address 192.168.{x + 1}.1/30 on nl-{first}" in r.stderr
         assert leftovers(second) == []
     finally:
         assert cli("destroy", first).returncode == 0
@@ -262,16 +268,9 @@ def test_pingall_neighbour_limits_restored_by_destroy(labs) -> None:  # type: ig
 
 
 def _lab_names(snaps: list[dict[str, Any]]) -> set[str]:
-    """Every lab-like name in the snapshots' namespaces and run directory (labs of other
-    people come and go meanwhile: what names them is not ours to compare)."""
-    out = set()
-    for snap in snaps:
-        for ns in snap.get("ip_netns", []):
-            out.add(ns.split()[0].split("-")[0])
-        for path in snap.get("run_netlab") or {}:
-            top = path.removeprefix("./").split("/")[0].lstrip(".").removesuffix(".lock")
-            out.add(top)
-    return out - {""}
+    """Every lab-like name in the snapshots (labs of other people come and go meanwhile:
+    what names them is not ours to compare); the one scanner, hostsnap.other_labs."""
+    return hostsnap.other_labs(snaps, "")
 
 
 # --- the hammer ---------------------------------------------------------------------------

@@ -7,7 +7,6 @@ Kept free of netlab imports so that it describes inputs only, never expected res
 from __future__ import annotations
 
 import json
-import math
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -20,39 +19,20 @@ TOPOLOGIES = ROOT / "topologies"
 # --------------------------------------------------------------------------- TOML writer
 
 
+# One writer for the whole suite (tests/support/names.py); re-exported here.
+from tests.support.names import (  # noqa: E402,F401
+    _string,
+    renamed_text,
+    run_prefix,
+    toml_dumps,
+    toml_value,
+)
+
+P = run_prefix("t5")  # this run's lab names (two runs at once never share one)
+
+
 def _key(k: str) -> str:
     return _string(k)
-
-
-def _string(s: str) -> str:
-    # JSON string escapes are valid TOML basic-string escapes, except that TOML also wants
-    # DEL escaped; astral characters stay literal (ensure_ascii=False avoids surrogates).
-    return json.dumps(s, ensure_ascii=False).replace("\x7f", "\\u007f")
-
-
-def toml_value(v: Any) -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, int):
-        return str(v)
-    if isinstance(v, float):
-        if math.isnan(v):
-            return "nan"
-        if math.isinf(v):
-            return "inf" if v > 0 else "-inf"
-        return repr(v)
-    if isinstance(v, str):
-        return _string(v)
-    if isinstance(v, list):
-        return "[" + ", ".join(toml_value(x) for x in v) + "]"
-    if isinstance(v, dict):
-        return "{" + ", ".join(f"{_key(k)} = {toml_value(x)}" for k, x in v.items()) + "}"
-    raise TypeError(f"not a TOML value: {v!r}")
-
-
-def toml_dumps(doc: dict[str, Any]) -> str:
-    """One `key = value` line per top-level key (inline tables), parseable by tomllib."""
-    return "".join(f"{_key(k)} = {toml_value(v)}\n" for k, v in doc.items())
 
 
 # --------------------------------------------------------------------------- names
@@ -134,7 +114,7 @@ def topology_docs(draw: st.DrawFn) -> dict[str, Any]:
         st.tuples(st.sampled_from(names), name_st).map(lambda t: f"{t[0]}:{t[1]}"),
         name_st,
     )
-    lab = {"name": draw(st.one_of(st.sampled_from(["t5fz", "t5fuzz"]), name_st)),
+    lab = {"name": draw(st.one_of(st.sampled_from([f"{P}fz", f"{P}fuzz"]), name_st)),
            "description": draw(_maybe(st.text(max_size=20))),
            "prefix": draw(_maybe(name_st)),
            "routing": draw(_maybe(st.sampled_from(["auto", "none", "ospf"])))}
@@ -212,10 +192,10 @@ def plausible_docs(draw: st.DrawFn) -> dict[str, Any]:
     nodes, switches = names[:cut], names[cut:]
     small_subnet = st.sampled_from(["10.0.0.0/24", "10.0.1.0/24", "10.0.0.0/30",
                                     "10.0.0.0/31", "10.0.0.0/16", "192.168.0.0/29"])
-    doc: dict[str, Any] = {"lab": {"name": "t5pl",
+    doc: dict[str, Any] = {"lab": {"name": f"{P}pl",
                                    "routing": draw(st.sampled_from(["auto", "none"]))}}
     if draw(st.booleans()):
-        doc["lab"]["prefix"] = draw(st.sampled_from(["", "t5p", "x"]))
+        doc["lab"]["prefix"] = draw(st.sampled_from(["", f"{P}p", "x"]))
     doc["defaults"] = {"ipv6": draw(st.booleans())}
     if draw(st.integers(0, 4)) == 0:
         doc["pools"] = {"lan": draw(st.sampled_from(["10.10.0.0/16", "10.0.0.0/23",
@@ -348,8 +328,5 @@ def with_exec(text: str, node: str, command: str) -> str:
 
 
 def renamed(text: str, lab: str) -> str:
-    """The topology text with its lab name (and prefix) replaced, for unique test names."""
-    doc = tomllib.loads(text)
-    doc["lab"]["name"] = lab
-    doc["lab"].pop("prefix", None)
-    return toml_dumps(doc)
+    """The topology text with its lab name and prefix set to `lab` (unique test names)."""
+    return renamed_text(text, lab)

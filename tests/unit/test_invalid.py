@@ -26,7 +26,19 @@ def test_there_is_a_case_for_each_required_kind() -> None:
         "pool-exhausted", "gateway", "nat-interface", "expect-unknown-node",
         "switch-to-switch", "disconnected", "many-problems",
     }
-    assert required <= set(CASES)
+    # Both directories on disk, not CASES (derived from one of them) against itself.
+    inputs = {p.stem for p in (REPO / "tests" / "invalid").glob("*.toml")}
+    assert required <= inputs, f"no tests/invalid/<case>.toml for {sorted(required - inputs)}"
+
+
+def test_every_invalid_input_has_a_golden_and_every_golden_an_input() -> None:
+    """tests/invalid/<case>.toml <-> tests/golden/invalid/<case>.txt, both ways (the
+    input-*.txt goldens belong to test_inputs.py, whose inputs are made at run time)."""
+    inputs = {p.stem for p in (REPO / "tests" / "invalid").glob("*.toml")}
+    goldens = {p.stem for p in (GOLDEN / "invalid").glob("*.txt")
+               if not p.stem.startswith("input-")}
+    assert inputs - goldens == set(), "inputs without a golden (NETLAB_UPDATE_GOLDEN=1)"
+    assert goldens - inputs == set(), "goldens without an input: stale, remove them"
 
 
 @pytest.mark.parametrize("case", CASES)

@@ -248,5 +248,7 @@ def _uplink_status(plan: Plan, drift: list[str]) -> NsStatus:
 
 
 def summary(plan: Plan) -> str:
-    return (f"{len(plan.nodes)} nodes, {len(plan.switches)} switches, {len(plan.veths)} links,"
-            f" {len(plan.namespaces)} namespaces")
+    from netlab.errors import plural
+
+    return ", ".join([plural(len(plan.nodes), "node"), plural(len(plan.switches), "switch"),
+                      plural(len(plan.veths), "link"), plural(len(plan.namespaces), "namespace")])

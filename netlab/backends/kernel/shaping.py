@@ -20,11 +20,12 @@ from contextlib import contextmanager
 from typing import Any
 
 from netlab.compile import linkprops
-from netlab.errors import NetlabError
+from netlab.errors import NetlabError, Problem
 from netlab.linux import kconfig
 from netlab.linux import nft as driver
 from netlab.linux.netns import CLONE_NEWNET, entered, setns, unshare
 from netlab.plan.model import Plan, ShapingPlan, VethEnd
+from netlab.topology.model import TopologyFile
 
 _ENOENT, _EINVAL = 2, 22
 
@@ -122,6 +123,22 @@ def preflight(plan: Plan) -> None:
             + ", ".join(ends) + ". Nothing was built: remove delay/jitter from the topology "
             "(rate and loss work without netem) or use a kernel with netem."
         )
+
+
+def netem_warnings(tf: TopologyFile) -> list[Problem]:
+    """`validate`'s warning for delay/jitter where this machine's kernel may lack netem,
+    from its published configuration only (no probe: validate needs no root); compile
+    stays pure, and deploy refuses for certain (`problems`)."""
+    paths = linkprops.netem_paths(tf)
+    has = kconfig.config_option(kconfig.NETEM) if paths else True
+    if has is True:
+        return []
+    lacks = "this machine's kernel lacks it" if has is False \
+        else "deploy checks that the kernel has it"
+    return [Problem(path, f"delay and jitter need the kernel's netem qdisc ({kconfig.NETEM});"
+                    f" {lacks}, and deploy refuses the lab without it",
+                    "deploy on a kernel with netem, or drop delay/jitter "
+                    "(rate and loss work on every kernel)", "warning") for path in paths]
 
 
 def problems(plan: Plan) -> list[str]:
