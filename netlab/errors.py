@@ -164,3 +164,13 @@ def key_path(loc: Iterable[str | int]) -> str:
             key = toml_key(str(part))
             out += f".{key}" if out else key
     return out
+
+
+def who(uid: int) -> str:
+    """A user as messages name them: 'alice (uid 1000)', or 'uid 1000' without a name."""
+    import pwd
+
+    try:
+        return f"{pwd.getpwuid(uid).pw_name} (uid {uid})"
+    except KeyError:
+        return f"uid {uid}"

@@ -18,7 +18,6 @@ import fcntl
 import functools
 import json
 import os
-import pwd
 import re
 import stat
 from collections.abc import Callable, Iterator
@@ -26,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from netlab.errors import NetlabError, UsageError
+from netlab.errors import NetlabError, UsageError, who
 from netlab.linux.netns import NETNS_RUN_DIR
 from netlab.names import (
     check_lab_name,
@@ -100,13 +99,6 @@ def _owners() -> set[int]:
     return {0, os.geteuid()}
 
 
-def _who(uid: int) -> str:
-    try:
-        return f"{pwd.getpwuid(uid).pw_name} (uid {uid})"
-    except KeyError:
-        return f"uid {uid}"
-
-
 def _dir_problem(path: str, st: os.stat_result, sticky_ok: bool) -> str | None:
     """Why a directory others could change is not to be trusted, or None."""
     if stat.S_ISLNK(st.st_mode):
@@ -115,7 +107,7 @@ def _dir_problem(path: str, st: os.stat_result, sticky_ok: bool) -> str | None:
         return f"{path} is not a directory"
     if st.st_uid not in _owners():
         mine = "" if os.geteuid() == 0 else " or you"
-        return f"{path} is owned by {_who(st.st_uid)}, not by root{mine}"
+        return f"{path} is owned by {who(st.st_uid)}, not by root{mine}"
     # /tmp-like directories on the way are fine: the sticky bit keeps others from
     # renaming or removing what root put there.
     if st.st_mode & 0o022 and not (sticky_ok and st.st_mode & stat.S_ISVTX):
@@ -159,7 +151,7 @@ def _walk(path: str, shown: str, create: bool, run_dir_last: bool, depth: int = 
             # The link sits in a directory checked above and is not someone else's (who
             # could have put it in a sticky directory); where it leads must pass too.
             if st.st_uid not in _owners():
-                raise _unsafe(shown, f"{d} is a symbolic link owned by {_who(st.st_uid)}")
+                raise _unsafe(shown, f"{d} is a symbolic link owned by {who(st.st_uid)}")
             real = os.path.realpath(d)
             if not _walk(real, shown, False, run_dir_last=False, depth=depth + 1):
                 if not create:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import copy
 import os
-import pwd
 import re
 import stat
 import tomllib
@@ -20,7 +19,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from netlab.errors import Problem, TopologyError, did_you_mean, key_path
+from netlab.errors import Problem, TopologyError, did_you_mean, key_path, who
 from netlab.topology.model import TopologyFile
 
 # What each pydantic type error expects, in TOML words.
@@ -457,13 +456,6 @@ def _invoker() -> tuple[int, int]:
     return ids[0], ids[1]
 
 
-def _who(uid: int) -> str:
-    try:
-        return f"{pwd.getpwuid(uid).pw_name} (uid {uid})"
-    except KeyError:
-        return f"uid {uid}"
-
-
 def _check_trusted(file: str, fd: int, st: os.stat_result) -> None:
     """As root, a topology's `exec` commands run as root: refuse a file that anyone but
     root and the invoking user could have written, or could swap for another file (its
@@ -471,7 +463,7 @@ def _check_trusted(file: str, fd: int, st: os.stat_result) -> None:
     /tmp has, or owned by someone else)."""
     uid, gid = _invoker()
     users, groups = {0, uid}, {0, gid}
-    you = "root" if uid == 0 else f"root or you ({_who(uid)})"
+    you = "root" if uid == 0 else f"root or you ({who(uid)})"
     mine = f"copy it into a directory of yours (cp {file} ~/) and use the copy"
 
     def others_can_write(s: os.stat_result) -> bool:
@@ -479,7 +471,7 @@ def _check_trusted(file: str, fd: int, st: os.stat_result) -> None:
                     or (s.st_mode & stat.S_IWGRP and s.st_gid not in groups))
 
     if st.st_uid not in users:
-        raise _refused(file, f"not read as root: the file is owned by {_who(st.st_uid)},"
+        raise _refused(file, f"not read as root: the file is owned by {who(st.st_uid)},"
                        f" not by {you}", "check what it does (its `exec` commands would run"
                        f" as root), then {mine}")
     if others_can_write(st):
@@ -499,7 +491,7 @@ def _check_trusted(file: str, fd: int, st: os.stat_result) -> None:
             ds = os.stat(d)
             if ds.st_uid not in users:
                 raise _refused(file, f"not read as root: the directory {d} is owned by"
-                               f" {_who(ds.st_uid)}, who could replace the file", mine)
+                               f" {who(ds.st_uid)}, who could replace the file", mine)
             if others_can_write(ds) and not ds.st_mode & stat.S_ISVTX:
                 raise _refused(file, f"not read as root: other users can write the"
                                f" directory {d} (mode {stat.S_IMODE(ds.st_mode):04o}) and"
