@@ -106,7 +106,7 @@ def _check_lab(tf: TopologyFile, p: Problems) -> None:
     if tf.lab.prefix and (why := lab_name_problem(tf.lab.prefix)) is not None:
         p.error("lab.prefix", why.replace("lab name", "prefix"), 'use a short prefix, or ""')
     for k, domain in enumerate(tf.defaults.search):
-        if not _DOMAIN.match(domain):
+        if not _DOMAIN.fullmatch(domain):
             p.error(f"defaults.search[{k}]", f"{domain!r} is not a domain name",
                     'use a name such as "lab.test"')
 
@@ -123,14 +123,14 @@ def _check_nodes(tf: TopologyFile, g: nx.MultiGraph, p: Problems) -> None:
             p.warning(base, f"node {name!r} has no links; it is disconnected",
                       f'add a [[links]] entry with endpoints = ["{name}", ...]')
         for key, value in node.sysctl.items():
-            if not _SYSCTL_KEY.match(key) or ".." in key:
+            if not _SYSCTL_KEY.fullmatch(key) or ".." in key:
                 p.error(f"{base}.sysctl", f"{key!r} is not a network sysctl name",
                         'use a net.* name such as "net.ipv4.conf.all.rp_filter"')
-            elif not _SYSCTL_VALUE.match(str(value)):
+            elif not _SYSCTL_VALUE.fullmatch(str(value)):
                 p.error(f"{base}.sysctl.{toml_key(key)}", f"value {value!r} has characters a sysctl"
                         " does not take", "use a number or a plain word")
         for k, domain in enumerate(node.search or []):
-            if not _DOMAIN.match(domain):
+            if not _DOMAIN.fullmatch(domain):
                 p.error(f"{base}.search[{k}]", f"{domain!r} is not a domain name",
                         'use a name such as "lab.test"')
         if node.firewall is not None:

@@ -141,3 +141,25 @@ def test_name_collision_and_reserved_ifname() -> None:
         ("switches.a", "'a' is both a node and a switch; they share one name space"),
         ("links[4].endpoints[0]", "interface name 'lo' is reserved by Linux"),
     ]
+
+
+
+@pytest.mark.parametrize("extra", [
+    '[defaults]\nsearch = ["lab.test\\n"]\n',
+    '[nodes.a]\nsearch = ["lab.test\\n"]\n',
+    '[nodes.a]\nsysctl = { "net.ipv4.ip_forward\\n" = "1" }\n',
+    '[nodes.a]\nsysctl = { "net.ipv4.ip_forward" = "1\\n" }\n',
+])
+def test_trailing_newline_is_refused_in_domains_and_sysctls(extra: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """`re.match` with `$` let one trailing newline through; these become file text."""
+    from netlab.api import load
+    from netlab.errors import TopologyError
+
+    f = tmp_path / "t.toml"
+    base = '[lab]\nname = "nl"\n[nodes.b]\n[[links]]\nendpoints = ["a", "b"]\n'
+    f.write_text(base + ("" if "[nodes.a]" in extra else "[nodes.a]\n") + extra)
+    with pytest.raises(TopologyError):
+        load(f)
+    f.write_text(base + ("" if "[nodes.a]" in extra else "[nodes.a]\n")
+                 + extra.replace("\\n", ""))
+    load(f)  # the same file without the newline is fine
