@@ -147,6 +147,73 @@ def did_you_mean(word: str, choices: Iterable[str]) -> str:
     return f' (did you mean "{close[0]}"?)' if close else ""
 
 
+def listing(names: Iterable[str], limit: int = 12, empty: str = "(none)") -> str:
+    """'a, b, c' in the order given; past `limit`, 'a, b ... (N more)' (a 1000-host lab's
+    message stays one readable line); `empty` when there are none."""
+    names = list(names)
+    if not names:
+        return empty
+    shown = ", ".join(names[:limit])
+    return shown + (f" ... ({len(names) - limit} more)" if len(names) > limit else "")
+
+
+def one_of(names: Iterable[str], limit: int = 12, empty: str = "(none)") -> str:
+    """The fix of a name that is not there: 'use one of: a, b, c'."""
+    return "use one of: " + listing(names, limit, empty)
+
+
+# The "no such node / switch / interface" messages: the only place they are worded (compile,
+# plan lookups, probes, link control, Lab.node). Without `listed` (a topology Problem, whose
+# fix lists the names: see one_of), with `listed` (a one-line runtime error).
+
+def no_such_node(name: str, known: Iterable[str], lab: str | None = None,
+                 what: str = "node", listed: bool = False) -> str:
+    """no node named 'pc3' (did you mean "pc2"?)
+    lab 'demo' has no node named 'pc3' (did you mean "pc2"?)      (lab given)
+    ... ; it has: pc1, pc2                                           (listed)
+
+    `what`: "node", "switch" or "node or switch"; `known`: the names of that kind, listed
+    in the order given."""
+    known = list(known)
+    head = f"lab {lab!r} has no {what} named" if lab is not None else f"no {what} named"
+    text = f"{head} {name!r}{did_you_mean(name, known)}"
+    return text + _has(known) if listed else text
+
+
+def _has(known: list[str]) -> str:
+    return f"; it has: {listing(known)}" if known else "; it has none"
+
+
+def no_such_interface(owner: str, ifname: str, known: Iterable[str], what: str = "node",
+                      listed: bool = False) -> str:
+    """node 'gw' has no interface 'eth1' (did you mean "eth0"?)
+    ... ; it has: eth0, wan                                          (listed)
+
+    `what`: "node" or "switch" (a switch's interfaces are its bridge and ports)."""
+    known = list(known)
+    text = f"{what} {owner!r} has no interface {ifname!r}{did_you_mean(ifname, known)}"
+    return text + _has(known) if listed else text
+
+
+def no_such_target(text: str, name: str, known: Iterable[str], lab: str | None = None,
+                   listed: bool = False) -> str:
+    """'pc4' is neither a node nor an IP address (did you mean "pc2"?)
+    'pc4' is neither a node of lab 'demo' nor an IP address ...      (lab given)
+    ... ; nodes: pc1, pc2                                            (listed)
+
+    For a probe's or expectation's target: `text` as given, `name` its node part."""
+    known = list(known)
+    node = f"a node of lab {lab!r}" if lab is not None else "a node"
+    text = f"{text!r} is neither {node} nor an IP address{did_you_mean(name, known)}"
+    return text + f"; nodes: {listing(known)}" if listed else text
+
+
+def no_address(name: str, ifname: str | None = None, family: int | None = None) -> str:
+    """node 'gw' has no address to probe; interface gw:eth1 has no IPv6 address to probe."""
+    what = f"node {name!r}" if ifname is None else f"interface {name}:{ifname}"
+    return f"{what} has no {f'IPv{family} ' if family else ''}address to probe"
+
+
 def toml_key(name: str) -> str:
     """A key as TOML writes it: bare when it can be, else quoted ('x y' -> '"x y"')."""
     if _BARE_KEY.match(name):

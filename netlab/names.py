@@ -99,6 +99,22 @@ def sysctl_key_problem(key: object) -> str | None:
     return None
 
 
+# net.<family>.<group>.<interface>.<setting>: the sysctls that belong to one interface.
+SYSCTL_PER_INTERFACE = frozenset({("ipv4", "conf"), ("ipv6", "conf"), ("ipv4", "neigh"),
+                                  ("ipv6", "neigh")})
+SYSCTL_NOT_INTERFACES = frozenset({"all", "default", "lo"})  # present in every namespace
+
+
+def sysctl_interface(key: str) -> str | None:
+    """The interface a sysctl key is about ('net.ipv6.conf.eth0.accept_ra' -> 'eth0'); None
+    for a namespace-wide one (all, default, lo, or a key with no interface part)."""
+    parts = key.split(".")
+    if len(parts) >= 5 and parts[0] == "net" and (parts[1], parts[2]) in SYSCTL_PER_INTERFACE \
+            and parts[3] not in SYSCTL_NOT_INTERFACES:
+        return parts[3]
+    return None
+
+
 def check_lab_name(name: object, where: str = "") -> str:
     """`name` if it is a valid lab name; else a UsageError (exit 2) saying what is wrong
     and what a lab name looks like. `where` says where the name came from (e.g. a file's

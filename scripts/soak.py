@@ -4,7 +4,7 @@
     sudo python scripts/soak.py --hosts 199 --cycles 50 [--uplink]
 
 Prints one line per cycle (deploy and destroy seconds, kernel memory, this process's RSS
-and open fds) and a host snapshot diff at the end (tests/reliability/hostsnap.py). The
+and open fds) and a host snapshot diff at the end (tests/support/hostsnap.py). The
 lab is called t5soak; it is destroyed even when interrupted.
 """
 
@@ -18,10 +18,9 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent / "tests" / "reliability"))
+sys.path.insert(0, str(HERE.parent))  # the checkout, for the tests' shared helpers
 
-import hostsnap  # noqa: E402
-import topogen  # noqa: E402
+from tests.support import hostsnap, topogen  # noqa: E402
 
 
 def kernel_kb() -> int:

@@ -1,16 +1,5 @@
-"""Suite-wide pytest set-up: tests marked `root` skip cleanly unless run as root."""
+"""Suite-wide pytest set-up: the shared fixtures and the root marking live in
+tests/support/plugin.py, registered here once for every test file wherever it lives
+(pytester: for the tests of that plugin, tests/support/test_support.py)."""
 
-from __future__ import annotations
-
-import os
-
-import pytest
-
-
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    if os.geteuid() == 0:
-        return
-    skip = pytest.mark.skip(reason="needs root (network namespaces)")
-    for item in items:
-        if "root" in item.keywords:
-            item.add_marker(skip)
+pytest_plugins = ["tests.support.plugin", "pytester"]

@@ -12,7 +12,7 @@ import typer
 from netlab.errors import NetlabError, TopologyError, report_interrupted, require_root
 
 if TYPE_CHECKING:
-    from netlab.plan.model import Plan
+    from netlab.lab import Lab
 
 
 @contextmanager
@@ -36,9 +36,9 @@ def print_warnings(file: str, warnings: list) -> None:  # type: ignore[type-arg]
         print(w.render(file), file=sys.stderr)
 
 
-def deployed_plan(lab: str | None, verb: str) -> Plan:
-    """The saved plan of the lab a root-only verb acts on (--lab, or the only one)."""
-    from netlab.state.store import read_plan, resolve_lab
+def attached(lab: str | None, verb: str) -> Lab:
+    """The deployed lab a root-only verb acts on (--lab, or the only one)."""
+    from netlab.lab import Lab
 
     require_root(verb)
-    return read_plan(resolve_lab(lab))
+    return Lab.attach(lab)

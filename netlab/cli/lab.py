@@ -11,12 +11,12 @@ from typing import Annotated
 
 import typer
 
-from netlab.cli.common import friendly_errors, print_warnings
+from netlab.cli.common import attached, friendly_errors, print_warnings
 from netlab.errors import NetlabError, UsageError, plural, require_root
 
 LabOpt = Annotated[str | None, typer.Option(
     "--lab", "-l", help="Lab name (default: the only deployed lab).")]
-NodeArg = Annotated[str, typer.Argument(help="Node to run in.", show_default=False)]
+NodeArg = Annotated[str, typer.Argument(help="Node (or switch) to run in.", show_default=False)]
 
 
 def deploy(
@@ -32,36 +32,32 @@ def deploy(
 ) -> None:
     """Build the lab in the kernel: namespaces, bridges, veths, addresses, routes, NAT."""
     with friendly_errors():
+        if junit is not None and not check:  # it would silently write nothing
+            raise UsageError("--junit FILE goes with --check (it writes the expectations'"
+                             " results): add --check, or drop --junit")
         require_root("deploy")
-        from netlab.api import load
-        from netlab.backends.kernel.apply import deploy as apply_plan
-        from netlab.backends.kernel.observe import summary
+        from netlab import api
+        from netlab.lab import Lab
         from netlab.topology.library import resolve
 
         t0 = time.perf_counter()
         path = resolve(file)  # a bundled lab's name (`netlab labs`), or a path
-        topo = load(path)
+        topo = api.load(path)
         print_warnings(str(path), topo.warnings)
-        apply_plan(topo.plan, force=force)
+        handle = Lab.deploy(topo, force=force)
         took = time.perf_counter() - t0
-        p = topo.plan
-        typer.echo(f"deployed lab {p.lab}: {summary(p)} in {took:.2f} s")
+        p = handle.plan
+        typer.echo(f"deployed lab {p.lab}: {handle.summary()} in {took:.2f} s")
         if p.nodes:
             first = p.nodes[0].name
-            lab = "" if _only_lab(p.lab) else f"--lab {p.lab} "
+            lab = "" if api.labs() == [p.lab] else f"--lab {p.lab} "
             typer.echo(f"  try: netlab exec {lab}{first} -- ip addr    |  netlab status {lab}"
                        f"|  netlab destroy {p.lab}")
         if check:  # services started by exec may need a moment: retry failures briefly
             from netlab.cli.probes import run_check
 
-            if not run_check(None, p.lab, junit=junit, retry_for=5.0).ok:
+            if not run_check(None, p.lab, junit=junit, retry=5.0).ok:
                 raise typer.Exit(1)
-
-
-def _only_lab(name: str) -> bool:
-    from netlab.state.store import list_labs
-
-    return list_labs() == [name]
 
 
 def destroy(
@@ -72,19 +68,18 @@ def destroy(
     """Remove everything a lab created (idempotent; the topology file may be gone)."""
     with friendly_errors():
         require_root("destroy")
-        from netlab.backends.kernel.destroy import destroy_lab
-        from netlab.state.store import deployed_labs
+        from netlab import api
 
         if all_labs == (target is not None):
             raise UsageError("name a lab (or its topology file), or pass --all")
         # Every name is checked before anything is read or removed (also those of
-        # --all: deployed_labs lists only valid names of real directories).
-        names = deployed_labs() if all_labs else [_lab_name(target)]  # type: ignore[arg-type]
+        # --all: the backend lists only valid names of real directories).
+        names = api.labs(half_built=True) if all_labs else [_lab_name(target)]  # type: ignore[arg-type]
         if all_labs and not names:
             typer.echo("no lab is deployed; nothing to destroy")
         for name in names:
             t0 = time.perf_counter()
-            rep = destroy_lab(name)
+            rep = api.destroy(name)
             if rep is None:
                 typer.echo(f"lab {name} is not deployed; nothing to destroy")
                 continue
@@ -127,19 +122,18 @@ def list_() -> None:
         from rich.markup import escape
         from rich.table import Table
 
-        from netlab.state.store import LabNotFound, deployed_labs, read_plan
+        from netlab import api
+        from netlab.state.layout import LabNotFound
 
-        labs = deployed_labs()
+        labs = api.deployed()
         if not labs:
             typer.echo("no lab is deployed")
             return
         table = Table("lab", "nodes", "switches", "namespaces", "source", "description",
                       box=None, header_style="bold")
-        for name in labs:
-            try:
-                p = read_plan(name)
-            except NetlabError as e:
-                why = "(no plan: half-built; destroy it)" if isinstance(e, LabNotFound) else \
+        for name, p in labs:
+            if isinstance(p, NetlabError):
+                why = "(no plan: half-built; destroy it)" if isinstance(p, LabNotFound) else \
                     "(plan readable by root only)" if os.geteuid() != 0 else \
                     "(damaged plan; destroy it)"
                 table.add_row(escape(name), "?", "?", "?", why, "")
@@ -157,11 +151,7 @@ def status(
 ) -> None:
     """Show the lab as the kernel sees it; flag drift from the plan (exit 1 if any)."""
     with friendly_errors():
-        require_root("status")
-        from netlab.backends.kernel.observe import lab_status
-        from netlab.state.store import resolve_lab
-
-        st = lab_status(resolve_lab(lab))
+        st = attached(lab, "status").status()
         if as_json:
             typer.echo(json.dumps(st.to_dict(), indent=2))
         else:
@@ -207,16 +197,12 @@ def _print_status(st) -> None:  # type: ignore[no-untyped-def]
         con.print("\n[green]kernel matches the plan[/green]")
 
 
-def _enter(lab: str | None, node: str) -> tuple[str, str]:
-    """Resolve lab and node, then move this process into the node's namespaces."""
-    from netlab.backends.kernel.procs import enter_node, uts_path
-    from netlab.lab import Lab
-
-    handle = Lab.attach(lab)
-    n = handle.node(node)
-    # NamespaceGone (exit 1, one message) if its network or UTS namespace is missing.
-    enter_node(n.netns, uts_path(handle.name, n.name), n.name)
-    return handle.name, n.name
+def _enter(lab: str | None, node: str, verb: str) -> tuple[str, str]:
+    """Resolve lab and node (or switch), then move this process into it."""
+    handle = attached(lab, verb)
+    # NamespaceGone (exit 1, one message) if a namespace it needs is missing.
+    handle.enter(node)
+    return handle.name, node
 
 
 def exec_(
@@ -225,22 +211,23 @@ def exec_(
                                                  show_default=False)],
     lab: LabOpt = None,
 ) -> None:
-    """Run a command in a node, like `ip netns exec` (exit code, stdin, stdout pass through)."""
+    """Run a command in a node, like `ip netns exec` (exit code, stdin, stdout pass through).
+
+    In a switch it runs in the switch's network namespace: `netlab exec lan -- bridge fdb`.
+    """
     with friendly_errors():
-        require_root("exec")
         if command[:1] == ["--"]:  # kept by click once NODE stopped option parsing
             command = command[1:]
         if not command:
             raise UsageError("no command given: netlab exec NODE -- CMD [ARGS...]")
-        _enter(lab, node)
+        _enter(lab, node, "exec")
     _replace_process(command)
 
 
 def shell(node: NodeArg, lab: LabOpt = None) -> None:
     """Open an interactive shell in a node; the prompt shows the node's name."""
     with friendly_errors():
-        require_root("shell")
-        lab_name, node_name = _enter(lab, node)
+        lab_name, node_name = _enter(lab, node, "shell")
     os.environ["NETLAB_LAB"], os.environ["NETLAB_NODE"] = lab_name, node_name
     prompt = f"[{lab_name}] {node_name}:\\w\\$ "
     sh = os.environ.get("SHELL", "/bin/bash")

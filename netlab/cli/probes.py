@@ -9,11 +9,10 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from netlab.cli.common import deployed_plan, friendly_errors
+from netlab.cli.common import attached, friendly_errors
 from netlab.errors import UsageError, require_root
 
 if TYPE_CHECKING:
-    from netlab.plan.model import ExpectPlan, Plan
     from netlab.probes.results import CheckReport
 
 LabOpt = Annotated[str | None, typer.Option(
@@ -38,14 +37,13 @@ def ping(a: SrcArg, b: DstArg, lab: LabOpt = None,
                                                  help="Seconds between requests.")] = 0.2,
          timeout: TimeoutOpt = 1.0, v6: Family6 = False, as_json: JsonOpt = False) -> None:
     """ICMP echo from node A to B, printed like ping; exit 0 if any reply came back."""
-    from netlab.probes import icmp, sockets, targets
+    from netlab.probes import icmp, targets
     from netlab.probes.results import IcmpError, Reply
 
     with friendly_errors():
-        plan = deployed_plan(lab, "ping")
-        targets.source_node(plan, a)
-        tgt = targets.resolve(plan, b, 6 if v6 else None)
-        names = targets.address_map(plan)
+        handle = attached(lab, "ping")
+        family = 6 if v6 else None
+        names = targets.address_map(handle.plan)
 
         def show(ev: Reply | IcmpError) -> None:
             if isinstance(ev, Reply):
@@ -55,15 +53,11 @@ def ping(a: SrcArg, b: DstArg, lab: LabOpt = None,
                 typer.echo(f"From {targets.label(names, ev.address)} icmp_seq={ev.seq} {ev.text}")
 
         if not as_json:
-            try:
-                src = sockets.source_address(plan.node(a).netns, tgt.address)
-            except sockets.NoRoute:
-                src = "?"
-            typer.echo(f"PING {b} ({tgt.address}) from {a} ({src}): "
+            address, src = handle.route(a, b, family)
+            typer.echo(f"PING {b} ({address}) from {a} ({src or '?'}): "
                        f"{len(icmp.PAYLOAD)} data bytes")
-        result = icmp.ping(plan, a, tgt.address, count=count, interval=interval,
-                           timeout=timeout, on_event=None if as_json else show)
-        result.target = b
+        result = handle.ping(a, b, count=count, interval=interval, timeout=timeout,
+                             family=family, on_event=None if as_json else show)
         if as_json:
             _emit_json(result.to_dict())
         else:
@@ -80,19 +74,14 @@ def trace(a: SrcArg, b: DstArg, lab: LabOpt = None,
           max_hops: Annotated[int, typer.Option("--max-hops", "-m", min=1, max=64)] = 16,
           timeout: TimeoutOpt = 1.0, v6: Family6 = False, as_json: JsonOpt = False) -> None:
     """Traceroute from node A to B: each hop as node name and address."""
-    from netlab.probes import targets
-    from netlab.probes.trace import trace as run_trace
-
     with friendly_errors():
-        plan = deployed_plan(lab, "trace")
-        targets.source_node(plan, a)
-        tgt = targets.resolve(plan, b, 6 if v6 else None)
-        result = run_trace(plan, a, tgt.address, max_hops=max_hops, timeout=timeout)
-        result.target = b
+        handle = attached(lab, "trace")
+        result = handle.trace(a, b, max_hops=max_hops, timeout=timeout,
+                              family=6 if v6 else None)
         if as_json:
             _emit_json(result.to_dict())
         else:
-            typer.echo(f"trace from {a} to {b} ({tgt.address}), {max_hops} hops max")
+            typer.echo(f"trace from {a} to {b} ({result.address}), {max_hops} hops max")
             for h in result.hops:
                 if h.address is None:
                     typer.echo(f"{h.ttl:>2}  *" + (f"  {h.note}" if h.note else ""))
@@ -112,15 +101,13 @@ def probe(a: SrcArg, b: DstArg, lab: LabOpt = None,
                                                   help="UDP port: send a datagram.")] = None,
           timeout: TimeoutOpt = 1.0, v6: Family6 = False, as_json: JsonOpt = False) -> None:
     """TCP SYN or UDP probe from A to B:PORT; exit 0 if open or answered."""
-    from netlab.probes.tcpudp import probe as run_probe
-
     with friendly_errors():
         if (tcp is None) == (udp is None):
             raise UsageError("give exactly one of --tcp PORT or --udp PORT")
         proto, port = ("tcp", tcp) if tcp is not None else ("udp", udp)
         assert port is not None
-        plan = deployed_plan(lab, "probe")
-        result = run_probe(plan, a, b, proto, port, timeout=timeout, family=6 if v6 else None)
+        result = attached(lab, "probe").probe(a, b, proto, port, timeout=timeout,
+                                              family=6 if v6 else None)
         if as_json:
             _emit_json(result.to_dict())
         else:
@@ -132,11 +119,8 @@ def probe(a: SrcArg, b: DstArg, lab: LabOpt = None,
 
 def pingall(lab: LabOpt = None, timeout: TimeoutOpt = 1.0, as_json: JsonOpt = False) -> None:
     """Reachability matrix between all nodes, all pairs in parallel; exit 0 if all reach."""
-    from netlab.probes.matrix import pingall as run_pingall
-
     with friendly_errors():
-        plan = deployed_plan(lab, "pingall")
-        result = run_pingall(plan, timeout=timeout)
+        result = attached(lab, "pingall").pingall(timeout=timeout)
         if as_json:
             _emit_json(result.to_dict())
         else:
@@ -193,31 +177,14 @@ def check(file: Annotated[str | None, typer.Argument(
     raise typer.Exit(0 if report.ok else 1)
 
 
-def run_check(file: str | Path | None, lab: str | None, as_json: bool = False,
-              junit: Path | None = None, retry_for: float = 0.0) -> CheckReport:
-    """check's body, also used by `netlab deploy FILE --check` (with retry_for > 0:
-    failed reach=true expectations are re-run for that many seconds: services started
-    by `exec` may still be starting up)."""
-    from netlab.probes.check import check as run
+def run_check(target: str | Path | None, lab: str | None, as_json: bool = False,
+              junit: Path | None = None, retry: float = 0.0) -> CheckReport:
+    """check's body, also used by `netlab deploy FILE --check` (with retry > 0: failed
+    reach=true expectations are re-run for that many seconds, see netlab.api.check)."""
+    from netlab import api
     from netlab.probes.junit import to_junit
-    from netlab.state.store import read_plan, resolve_lab
 
-    expectations = None
-    deployed = _deployed_name(str(file), lab) if file is not None else None
-    if deployed is not None:  # `netlab check mylab`: the lab's own saved expectations
-        plan = read_plan(deployed)
-    elif file is not None:
-        from netlab.api import load
-        from netlab.topology.library import resolve
-
-        topo = load(resolve(file))  # a path, or a bundled lab's name
-        plan = read_plan(lab or topo.name)
-        expectations = topo.plan.expect
-    else:
-        plan = read_plan(resolve_lab(lab))
-    report = run(plan, expectations)
-    if retry_for > 0:
-        report = retry_failed(plan, expectations or plan.expect, report, retry_for)
+    report = api.check(target, lab, retry=retry)
     if junit is not None:
         try:
             junit.write_text(to_junit(report))
@@ -228,40 +195,6 @@ def run_check(file: str | Path | None, lab: str | None, as_json: bool = False,
     else:
         print_report(report)
     return report
-
-
-def _deployed_name(text: str, lab: str | None) -> str | None:
-    """`text` when it names a deployed lab and no bundled lab (a bundled lab's name comes
-    first, as in deploy); None otherwise (a path, a bundled lab, or nothing deployed)."""
-    from netlab.state.store import list_labs
-    from netlab.topology.library import bundled, is_path
-
-    if is_path(text) or lab not in (None, text) or any(b.name == text for b in bundled()):
-        return None
-    return text if text in list_labs() else None
-
-
-def retry_failed(plan: Plan, expectations: list[ExpectPlan], report: CheckReport,
-                 seconds: float) -> CheckReport:
-    import time
-
-    from netlab.probes.check import check as run
-    from netlab.probes.results import CheckReport
-
-    start = time.monotonic()
-    deadline = start + seconds
-    results = {r.index: r for r in report.results}
-    reach = {e.index: e.reach for e in expectations}
-    while time.monotonic() < deadline:
-        # Only "must reach" failures can be a service still starting up.
-        failed = {r.index for r in results.values() if not r.passed and reach[r.index]}
-        if not failed:
-            break
-        time.sleep(0.25)
-        again = run(plan, [e for e in expectations if e.index in failed])
-        results.update({r.index: r for r in again.results})
-    return CheckReport(report.lab, [results[i] for i in sorted(results)],
-                       round(report.elapsed_s + time.monotonic() - start, 3))
 
 
 def print_report(report: CheckReport) -> None:
@@ -279,13 +212,16 @@ def print_report(report: CheckReport) -> None:
     table.add_column("result", justify="center")
     table.add_column("seen")
     for r in report.results:
-        verdict = "[green]pass[/]" if r.passed else "[bold red]FAIL[/]"
-        table.add_row(str(r.index), escape(r.title.split("] ", 1)[-1]), verdict, escape(r.seen))
+        verdict = "[bold red]FAIL[/]" if not r.passed else "[green]pass[/]" + (
+            f" ({r.elapsed_s:.1f} s)" if r.tries > 1 else "")  # it converged (within)
+        seen = escape(r.seen) + (f"\n[yellow]hint: {escape(r.hint)}[/]" if r.hint else "")
+        table.add_row(str(r.index), escape(r.title.split("] ", 1)[-1]), verdict, seen)
     console.print(table)
     failed = len(report.failed)
     colour = "red" if failed else "green"
     console.print(f"[{colour}]{len(report.results) - failed}/{len(report.results)} expectations"
                   f" passed[/] in {report.elapsed_s:.2f} s")
+    console.print(f"score: {report.score:g}/{report.max_score:g}", markup=False)
 
 
 def register(app: typer.Typer) -> None:

@@ -6,23 +6,24 @@ Rules (documented in docs/topology.md, "Addressing"):
   /24 (switch) or /30 (node-to-node link) of the pool, switches first in file order,
   then links in file order. IPv6 likewise with /64s.
 - On a switch, routers get the first free addresses, then hosts, each sorted by node
-  name then interface; on a node-to-node link the first endpoint gets the first address.
+  name then interface in natural order (h2 before h10); on a node-to-node link the first
+  endpoint gets the first address.
 """
 
 from __future__ import annotations
 
-import bisect
 import ipaddress
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import networkx as nx
 
 from netlab.compile import kinds
+from netlab.compile.pools import Net, Taken, free_blocks, hosts, reserved
 from netlab.errors import Problems, toml_key
 from netlab.topology.model import TopologyFile
 
-Net = ipaddress.IPv4Network | ipaddress.IPv6Network
 Iface = ipaddress.IPv4Interface | ipaddress.IPv6Interface
 
 
@@ -53,6 +54,9 @@ class Segment:
 class Addressing:
     segments: dict[str, Segment]
     addresses: dict[tuple[str, str], list[Iface]]  # (node, ifname) -> v4 first, then v6
+    # Segments the pools had no subnet for (already an error): checks that would only
+    # repeat it (a gateway "sharing no segment", ...) stay quiet about their members.
+    unaddressed: set[str] = field(default_factory=set)
     # node -> its (segment, member) pairs in segment order; an index, so that lookups by
     # node stay linear in the node's own interfaces (a 1000-host switch is common).
     _by_node: dict[str, list[tuple[Segment, Member]]] = field(
@@ -71,6 +75,10 @@ class Addressing:
     def ifaces(self, node: str) -> dict[str, list[Iface]]:
         """ifname -> addresses of `node`, in segment order."""
         return {m.ifname: self.addresses[(node, m.ifname)] for _, m in self.memberships(node)}
+
+    def starved(self, *nodes: str) -> bool:
+        """Whether any of these nodes is on a segment the pools had no subnet for."""
+        return any(seg.id in self.unaddressed for n in nodes for seg, _ in self.memberships(n))
 
 
 def _family(x: Net | Iface) -> int:
@@ -123,6 +131,16 @@ def _segments(tf: TopologyFile, g: nx.MultiGraph, problems: Problems) -> dict[st
         for k, end in enumerate(node_ends):
             entry = given[k] if given is not None else []
             explicit = entry if isinstance(entry, list) else [entry]
+            if given is not None and not explicit:
+                # [] reads as "no address", but the end would get one from the pool.
+                problems.error(
+                    f"links[{i}].addresses[{k}]",
+                    f"an empty list: {end.name}:{end.ifname} would still get an address"
+                    " (every node end of a link has one)",
+                    'write its address, e.g. "10.0.0.5/24" (or a list of a v4 and a v6'
+                    f" address), or leave links[{i}].addresses out to have addresses"
+                    " assigned",
+                )
             seg.members.append(
                 Member(end.name, end.ifname, tf.nodes[end.name].kind,
                        f"links[{i}].addresses[{k}]", list(explicit))
@@ -145,64 +163,6 @@ def _pool(tf: TopologyFile, seg: Segment, family: int) -> tuple[str, Net, int]:
     return ("pools.lan6", tf.pools.lan6, 64) if lan else ("pools.p2p6", tf.pools.p2p6, 64)
 
 
-class _Taken:
-    """Subnets in use, with fast overlap queries: a lab of 1000 links asks 1000s of times.
-
-    CIDR blocks overlap only when one contains the other, so a query looks up the block's
-    supernets (one dict lookup per prefix length) and the blocks starting inside it
-    (bisect on their start addresses).
-    """
-
-    def __init__(self) -> None:
-        # (version, first address, prefix length) -> order added (the first one wins)
-        self._blocks: dict[tuple[int, int, int], int] = {}
-        self._starts: dict[int, list[tuple[int, int]]] = {4: [], 6: []}  # (first, order)
-        self._added: list[tuple[Net, str]] = []  # by order: (subnet, key path)
-
-    def add(self, net: Net, where: str) -> None:
-        order = len(self._added)
-        self._added.append((net, where))
-        self._blocks.setdefault((net.version, int(net.network_address), net.prefixlen), order)
-        bisect.insort(self._starts[net.version], (int(net.network_address), order))
-
-    def clash(self, net: Net) -> tuple[Net, str] | None:
-        """The first-added subnet that overlaps `net`, with its key path, or None."""
-        bits, first = net.max_prefixlen, int(net.network_address)
-        hits = []
-        for plen in range(net.prefixlen + 1):
-            start = first & ~((1 << (bits - plen)) - 1)
-            order = self._blocks.get((net.version, start, plen))
-            if order is not None:
-                hits.append(order)
-        starts = self._starts[net.version]
-        last = int(net.broadcast_address)
-        k = bisect.bisect_left(starts, (first, -1))
-        while k < len(starts) and starts[k][0] <= last:
-            hits.append(starts[k][1])
-            k += 1
-        return self._added[min(hits)] if hits else None
-
-
-def _free(pool: Net, prefix: int, taken: _Taken) -> Iterator[Net]:
-    """Free /prefix blocks of the pool, in order. A candidate that clashes jumps past the
-    block it clashes with, so a /8 pool half covered by one subnet costs one step, not
-    millions (pool.subnets() would visit every candidate)."""
-    if prefix < pool.prefixlen:
-        return
-    cls = type(pool)
-    size = 1 << (pool.max_prefixlen - prefix)
-    start, end = int(pool.network_address), int(pool.broadcast_address)
-    while start + size - 1 <= end:
-        cand = cls((start, prefix))
-        clash = taken.clash(cand)
-        if clash is None:
-            yield cand
-            start += size
-            continue
-        after = int(clash[0].broadcast_address) + 1  # first address past the clash
-        start = max(start + size, (after + size - 1) // size * size)
-
-
 def _wants(tf: TopologyFile, seg: Segment, family: int) -> bool:
     if family == 4:
         return True
@@ -214,10 +174,24 @@ def _wants(tf: TopologyFile, seg: Segment, family: int) -> bool:
 
 
 def assign(tf: TopologyFile, g: nx.MultiGraph, problems: Problems) -> Addressing:
+    """Subnets, then addresses, of every segment (the rules in the module docstring)."""
     segs = _segments(tf, g, problems)
-    taken = _Taken()  # subnets in use, with the key path that holds each
+    taken = Taken()  # subnets in use, with the key path that holds each
+    _explicit_subnets(tf, segs, taken, problems)
+    unaddressed = _pool_subnets(tf, segs, taken, problems)
+    owner: dict[ipaddress.IPv4Address | ipaddress.IPv6Address, str] = {}  # ip -> node:ifname
+    result: dict[tuple[str, str], list[Iface]] = {
+        (m.node, m.ifname): [] for seg in segs.values() for m in seg.members}
+    _explicit_addresses(segs, owner, result, problems)
+    _free_addresses(tf, segs, owner, result, problems)
+    for addrs in result.values():
+        addrs.sort(key=lambda x: x.version)
+    return Addressing(segs, result, unaddressed)
 
-    # 1. Explicit and inferred subnets, checked for overlaps.
+
+def _explicit_subnets(tf: TopologyFile, segs: dict[str, Segment], taken: Taken,
+                      problems: Problems) -> None:
+    """Subnets given (subnet keys) or implied (addresses with a prefix), checked for overlaps."""
     for family in (4, 6):
         for seg in segs.values():
             if not _wants(tf, seg, family):
@@ -225,21 +199,7 @@ def assign(tf: TopologyFile, g: nx.MultiGraph, problems: Problems) -> Addressing
             net = _explicit_subnet(tf, seg, family)
             where = seg.key(family)
             if net is None:
-                inferred = {
-                    (x.network, m.path) for m in seg.members for x in m.explicit
-                    if _family(x) == family and _has_prefix(x)
-                }
-                nets = sorted({n for n, _ in inferred})
-                if len(nets) > 1:
-                    problems.error(
-                        sorted(p for _, p in inferred)[-1],
-                        f"addresses on segment {seg.id} are in different subnets: "
-                        + ", ".join(str(n) for n in nets),
-                        "put every address of one segment in one subnet",
-                    )
-                if nets:
-                    net = nets[0]
-                    where = sorted(p for _, p in inferred)[0]
+                net, where = _inferred_subnet(seg, family, where, problems)
             if net is None:
                 continue
             clash = taken.clash(net)
@@ -251,82 +211,146 @@ def assign(tf: TopologyFile, g: nx.MultiGraph, problems: Problems) -> Addressing
             taken.add(net, where)
             seg.subnet[family] = net
 
-    # 2. Pool allocation, switches first (file order), then links (file order).
+
+def _inferred_subnet(seg: Segment, family: int, where: str,
+                     problems: Problems) -> tuple[Net | None, str]:
+    """The subnet the segment's explicit addresses with a prefix imply, and its key path."""
+    inferred = {
+        (x.network, m.path) for m in seg.members for x in m.explicit
+        if _family(x) == family and _has_prefix(x)
+    }
+    nets = sorted({n for n, _ in inferred})
+    if len(nets) > 1:
+        problems.error(
+            sorted((p for _, p in inferred), key=natural)[-1],
+            f"addresses on segment {seg.id} are in different subnets: "
+            + ", ".join(str(n) for n in nets),
+            "put every address of one segment in one subnet",
+        )
+    if not nets:
+        return None, where
+    return nets[0], sorted((p for _, p in inferred), key=natural)[0]
+
+
+def _pool_subnets(tf: TopologyFile, segs: dict[str, Segment], taken: Taken,
+                  problems: Problems) -> set[str]:
+    """Subnets from the pools, switches first (file order), then links (file order); the
+    ids of the segments left without one (one error per pool names them all, and the
+    subnet that fills the pool when one does, so that its cause is what people read)."""
+    unaddressed: set[str] = set()
     for family in (4, 6):
         cursors: dict[str, Iterator[Net]] = {}
+        starved: dict[str, list[Segment]] = {}  # pool key -> segments it had no room for
         for seg in segs.values():
             if family in seg.subnet or not _wants(tf, seg, family):
                 continue
             key, pool, prefix = _pool(tf, seg, family)
-            cursor = cursors.setdefault(key, _free(pool, prefix, taken))
+            cursor = cursors.setdefault(key, free_blocks(pool, prefix, taken))
             net = next(cursor, None)
             if net is None:
-                problems.error(
-                    key,
-                    f"pool {pool} has no free /{prefix} left for {_describe(seg)}",
-                    f"use a larger {key}, or set {seg.key(family)}",
-                )
+                starved.setdefault(key, []).append(seg)
+                unaddressed.add(seg.id)
                 continue
             taken.add(net, key)
             seg.subnet[family] = net
             seg.pooled.add(family)
+        for key, lacking in starved.items():
+            _pool_error(tf, key, lacking, family, taken, problems)
+    return unaddressed
 
-    # 3. Addresses: explicit ones first, then the next free address in a stable order.
-    result: dict[tuple[str, str], list[Iface]] = {}
-    owner: dict[ipaddress.IPv4Address | ipaddress.IPv6Address, str] = {}
-    for seg in segs.values():
-        for m in seg.members:
-            result[(m.node, m.ifname)] = []
+
+def _pool_error(tf: TopologyFile, key: str, lacking: list[Segment], family: int,
+                taken: Taken, problems: Problems) -> None:
+    _, pool, prefix = _pool(tf, lacking[0], family)
+    what = _and([_describe(seg) for seg in lacking])
+    sets = _or([seg.key(family) for seg in lacking])
+    head = f"pool {pool} has no free /{prefix} left for {what}"
+    # Subnets given in the file that take room in the pool: the usual cause.
+    given = [(net, where) for net, where in taken.added()
+             if not where.startswith("pools.") and net.overlaps(pool)]
+    cover = next(((net, where) for net, where in given if net.supernet_of(pool)), None)
+    if cover is not None:
+        net, where = cover
+        problems.error(
+            key, f"{head}: the whole pool lies inside {net} ({where})",
+            f"give {where} a subnet outside {pool}, or set {key} to a range that does not"
+            f" overlap {net}; or set {sets}",
+        )
+    elif given:
+        shown = ", ".join(f"{net} ({where})" for net, where in given[:3])
+        more = f" and {len(given) - 3} more" if len(given) > 3 else ""
+        problems.error(
+            key, f"{head}; subnets given in the file take room in it: {shown}{more}",
+            f"use a larger {key}, or move those subnets out of {pool}; or set {sets}",
+        )
+    else:
+        problems.error(key, head, f"use a larger {key}, or set {sets}")
+
+
+def _explicit_addresses(
+    segs: dict[str, Segment], owner: dict[ipaddress.IPv4Address | ipaddress.IPv6Address, str],
+    result: dict[tuple[str, str], list[Iface]], problems: Problems,
+) -> None:
+    """Addresses written in the file, checked against their segment's subnet and each other."""
     for seg in segs.values():
         for m in seg.members:
             for x in m.explicit:
                 net = seg.subnet.get(_family(x))
                 if net is None:
                     continue
-                iface = ipaddress.ip_interface(f"{x.ip}/{net.prefixlen}")
-                if x.ip not in net:
-                    pooled = net.version in seg.pooled
-                    key = seg.key(net.version)
-                    problems.error(
-                        m.path, f"{x.ip} is outside the segment's subnet {net}"
-                        + (" (taken from the pool, as no subnet was given)" if pooled else ""),
-                        f"pick an address inside {net}" + (
-                            f", or set {key} (or write the address with its prefix)"
-                            if pooled else ""),
-                    )
-                elif _has_prefix(x) and x.network.prefixlen != net.prefixlen:
-                    problems.error(
-                        m.path, f"{x} has prefix /{x.network.prefixlen} but the subnet is {net}",
-                        f"write {x.ip}/{net.prefixlen} (or just {x.ip})",
-                    )
-                elif family_reserved(x.ip, net):
-                    problems.error(
-                        m.path, f"{x.ip} is the network or broadcast address of {net}",
-                        "pick a host address",
-                    )
-                elif x.ip in owner:
-                    problems.error(
-                        m.path, f"address {x.ip} is already used by {owner[x.ip]}",
-                        "give every interface its own address",
-                    )
-                else:
-                    owner[x.ip] = f"{m.node}:{m.ifname}"
-                    result[(m.node, m.ifname)].append(iface)
+                why = _explicit_problem(seg, x, net, owner)
+                if why is not None:
+                    problems.error(m.path, *why)
+                    continue
+                owner[x.ip] = f"{m.node}:{m.ifname}"
+                result[(m.node, m.ifname)].append(
+                    ipaddress.ip_interface(f"{x.ip}/{net.prefixlen}"))
 
+
+def _explicit_problem(
+    seg: Segment, x: Iface, net: Net,
+    owner: dict[ipaddress.IPv4Address | ipaddress.IPv6Address, str],
+) -> tuple[str, str] | None:
+    """(message, fix) when an explicit address cannot be used on its segment."""
+    if x.ip not in net:
+        pooled = net.version in seg.pooled
+        key = seg.key(net.version)
+        return (f"{x.ip} is outside the segment's subnet {net}"
+                + (" (taken from the pool, as no subnet was given)" if pooled else ""),
+                f"pick an address inside {net}" + (
+                    f", or set {key} (or write the address with its prefix)" if pooled else ""))
+    if _has_prefix(x) and x.network.prefixlen != net.prefixlen:
+        return (f"{x} has prefix /{x.network.prefixlen} but the subnet is {net}",
+                f"write {x.ip}/{net.prefixlen} (or just {x.ip})")
+    if reserved(x.ip, net):
+        return f"{x.ip} is the network or broadcast address of {net}", "pick a host address"
+    if x.ip in owner:
+        return (f"address {x.ip} is already used by {owner[x.ip]}",
+                "give every interface its own address")
+    return None
+
+
+def _free_addresses(
+    tf: TopologyFile, segs: dict[str, Segment],
+    owner: dict[ipaddress.IPv4Address | ipaddress.IPv6Address, str],
+    result: dict[tuple[str, str], list[Iface]], problems: Problems,
+) -> None:
+    """The next free address of each segment to every member without one of that family:
+    on a switch by kind (routers first), then node and interface name in natural order
+    (h2 before h10); on a node-to-node link in the order of its endpoints."""
     for seg in segs.values():
         members = list(seg.members)
         if seg.switch is not None:
-            members.sort(key=lambda m: (kinds.get(m.kind).address_rank, m.node, m.ifname))
+            members.sort(key=lambda m: (kinds.get(m.kind).address_rank, natural(m.node),
+                                        natural(m.ifname)))
         for family, net in sorted(seg.subnet.items()):
-            hosts = _hosts(net)
+            free = hosts(net)
             for m in members:
-                if family == 6 and not node_v6(tf, m.node) and not any(
-                    _family(x) == 6 for x in m.explicit
-                ):
-                    continue
                 if any(_family(x) == family for x in m.explicit):
                     continue
-                ip = next((h for h in hosts if h not in owner), None)
+                if family == 6 and not node_v6(tf, m.node):
+                    continue
+                ip = next((h for h in free if h not in owner), None)
                 if ip is None:
                     problems.error(
                         seg.key(family),
@@ -336,13 +360,31 @@ def assign(tf: TopologyFile, g: nx.MultiGraph, problems: Problems) -> Addressing
                     break
                 owner[ip] = f"{m.node}:{m.ifname}"
                 result[(m.node, m.ifname)].append(ipaddress.ip_interface(f"{ip}/{net.prefixlen}"))
-    for addrs in result.values():
-        addrs.sort(key=lambda x: x.version)
-    return Addressing(segs, result)
+
+
+_DIGITS = re.compile(r"(\d+)")
+
+
+def natural(name: str) -> tuple[object, ...]:
+    """Sort key of a name in natural order: 'h2' < 'h10' (digit runs compare as numbers;
+    'h01' and 'h1' tie on that and then compare as text)."""
+    parts = _DIGITS.split(name)  # text, digits, text, ...: the same type at each position
+    return (tuple(int(p) if k % 2 else p for k, p in enumerate(parts)), name)
 
 
 def _count(n: int, one: str, many: str) -> str:
     return f"{n} {one if n == 1 else many}"
+
+
+def _and(items: list[str], word: str = "and", limit: int = 4) -> str:
+    """'a', 'a and b', 'a, b and c'; past `limit`, 'a, b, c, d and 6 more'."""
+    if len(items) > limit:
+        return ", ".join(items[:limit]) + f" {word} {len(items) - limit} more"
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + f" {word} " + items[-1]
+
+
+def _or(items: list[str]) -> str:
+    return _and(items, "or")
 
 
 def _describe(seg: Segment) -> str:
@@ -350,19 +392,3 @@ def _describe(seg: Segment) -> str:
         return f"switch {seg.switch!r}"
     ends = " and ".join(m.node for m in seg.members)
     return f"the link {seg.id} ({ends})"
-
-
-def family_reserved(ip: ipaddress.IPv4Address | ipaddress.IPv6Address, net: Net) -> bool:
-    if net.version == 4 and net.prefixlen < 31:
-        return ip in (net.network_address, net.broadcast_address)
-    return net.version == 6 and ip == net.network_address and net.prefixlen < 127
-
-
-def _hosts(net: Net) -> Iterator[ipaddress.IPv4Address | ipaddress.IPv6Address]:
-    # hosts() of a /64 is lazy; never materialise it.
-    if net.version == 4:
-        yield from net.hosts()
-        return
-    start = int(net.network_address) + 1
-    for k in range(min(net.num_addresses - 1, 1 << 20)):
-        yield ipaddress.IPv6Address(start + k)

@@ -1,35 +1,31 @@
 """Topology model -> networkx graph: who is wired to whom, on which interface.
 
-Nodes of the graph are lab nodes (kind 'host' or 'router') and switches (kind 'switch').
+Nodes of the graph are lab nodes (kind 'host', 'router', ...) and switches (kind 'switch').
 Every [[links]] entry is one edge, keyed by its index in the file, so parallel links stay
-distinct. Interface names are resolved here (explicit first, then the next free ethN).
+distinct, and carries the name of its link kind (compile/links). Interface names are
+resolved here (explicit first, then the next free ethN).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import networkx as nx
 
-from netlab.errors import Problems, did_you_mean, toml_key
+from netlab.compile import addressing, links
+from netlab.compile.links.base import End
+from netlab.errors import Problems, no_such_node, one_of, toml_key
 from netlab.names import ifname_problem, node_name_problem
+from netlab.plan.model import NodePlan
+from netlab.topology.endpoints import EndpointError, parse_endpoint
 from netlab.topology.model import TopologyFile
 
 # A Linux bridge numbers its ports 1..1023 (BR_MAX_PORTS is 1024; 0 is reserved): adding
 # one more fails, after every namespace is built, with "Exchange full" (EXFULL).
 BRIDGE_MAX_PORTS = 1023
 
+__all__ = ["BRIDGE_MAX_PORTS", "End", "annotate", "build", "interfaces", "segment_id"]
 
-@dataclass(frozen=True)
-class End:
-    name: str  # node or switch
-    ifname: str | None  # None on the switch side
-    is_switch: bool
-
-
-def _parse_endpoint(text: str) -> tuple[str, str | None]:
-    name, sep, ifname = text.partition(":")
-    return name, (ifname if sep else None)
+# node -> ifname -> key path of the endpoint that took it
+_Used = dict[str, dict[str, str]]
 
 
 def segment_id(link_index: int, ends: tuple[End, End]) -> str:
@@ -44,11 +40,21 @@ def build(tf: TopologyFile, problems: Problems) -> nx.MultiGraph:
     g: nx.MultiGraph = nx.MultiGraph(lab=tf.lab.name)
     # Names used by any link, even a broken one, or already reported as bad names: such a
     # node is not also warned about as "disconnected".
-    named: set[str] = set()
-    g.graph["named"] = named
+    g.graph["named"] = set()
     # name -> (ifname, link index, own end, peer end) in link order: see interfaces().
-    index: dict[str, list[tuple[str, int, End, End]]] = {}
-    g.graph["interfaces"] = index
+    g.graph["interfaces"] = {}
+    # link kind -> (link index, ends) in link order: see links.base.edges().
+    g.graph["links"] = {}
+    _add_nodes(tf, g, problems)
+    used: _Used = {n: {} for n in tf.nodes}
+    pending = [(i, _ends(tf, g, i, problems, used)) for i in range(len(tf.links))]
+    _add_links(g, pending, used, problems)
+    _check_switches(tf, g, problems)
+    return g
+
+
+def _add_nodes(tf: TopologyFile, g: nx.MultiGraph, problems: Problems) -> None:
+    named: set[str] = g.graph["named"]
     for name, node in tf.nodes.items():
         if (why := node_name_problem(name)) is not None:
             problems.error(f"nodes.{toml_key(name)}", why, "rename the node, e.g. 'pc1' or 'gw'")
@@ -67,94 +73,95 @@ def build(tf: TopologyFile, problems: Problems) -> nx.MultiGraph:
             continue
         g.add_node(name, kind="switch")
 
-    known = sorted(set(tf.nodes) | set(tf.switches))
-    used: dict[str, dict[str, str]] = {n: {} for n in tf.nodes}  # node -> ifname -> key path
-    pending: list[tuple[int, list[End | None]]] = []
-    for i, link in enumerate(tf.links):
-        ends: list[End | None] = []
-        for j, text in enumerate(link.endpoints):
-            path = f"links[{i}].endpoints[{j}]"
-            name, ifname = _parse_endpoint(text)
-            named.add(name)
-            if name in tf.switches and name not in tf.nodes:
-                if ifname is not None:
-                    problems.error(
-                        path,
-                        f"{name!r} is a switch; a switch endpoint takes no interface name",
-                        f'write "{name}"',
-                    )
-                ends.append(End(name, None, True))
-            elif name in tf.nodes:
-                if ifname is not None:
-                    if (why := ifname_problem(ifname)) is not None:
-                        problems.error(path, why, "use a name such as eth0 or wan")
-                    elif ifname in used[name]:
-                        problems.error(
-                            path,
-                            f"node {name!r} already has interface {ifname!r}"
-                            f" ({used[name][ifname]})",
-                            "give each link of a node its own interface name, or omit it",
-                        )
-                    else:
-                        used[name][ifname] = path
-                ends.append(End(name, ifname, False))
-            else:
+
+def _ends(tf: TopologyFile, g: nx.MultiGraph, i: int, problems: Problems,
+          used: _Used) -> list[End | None]:
+    """The ends of links[i] as written (None: reported as wrong)."""
+    ends: list[End | None] = []
+    for j, text in enumerate(tf.links[i].endpoints):
+        path = f"links[{i}].endpoints[{j}]"
+        try:
+            name, ifname = (e := parse_endpoint(text)).name, e.ifname
+        except EndpointError as e:
+            g.graph["named"].add(text.partition(":")[0])
+            problems.error(path, e.reason, e.fix)
+            ends.append(None)
+            continue
+        g.graph["named"].add(name)
+        if name in tf.switches and name not in tf.nodes:
+            if ifname is not None:
                 problems.error(
                     path,
-                    f"no node or switch named {name!r}{did_you_mean(name, known)}",
-                    _one_of(known) if known
-                    else "declare it under [nodes.NAME] or [switches.NAME]",
+                    f"{name!r} is a switch; a switch endpoint takes no interface name",
+                    f'write "{name}"',
                 )
-                ends.append(None)
-        pending.append((i, ends))
+            ends.append(End(name, None, True))
+        elif name in tf.nodes:
+            if ifname is not None:
+                if (why := ifname_problem(ifname)) is not None:
+                    problems.error(path, why, "use a name such as eth0 or wan")
+                elif ifname in used[name]:
+                    problems.error(
+                        path,
+                        f"node {name!r} already has interface {ifname!r}"
+                        f" ({used[name][ifname]})",
+                        "give each link of a node its own interface name, or omit it",
+                    )
+                else:
+                    used[name][ifname] = path
+            ends.append(End(name, ifname, False))
+        else:
+            known = sorted(set(tf.nodes) | set(tf.switches))
+            problems.error(
+                path, no_such_node(name, known, what="node or switch"),
+                one_of(known) if known else "declare it under [nodes.NAME] or [switches.NAME]",
+            )
+            ends.append(None)
+    return ends
 
+
+def _add_links(g: nx.MultiGraph, pending: list[tuple[int, list[End | None]]], used: _Used,
+               problems: Problems) -> None:
+    """One edge per link whose ends are known and whose kind accepts them."""
+    index: dict[str, list[tuple[str, int, End, End]]] = g.graph["interfaces"]
+    by_kind: dict[str, list[tuple[int, tuple[End, End]]]] = g.graph["links"]
     next_eth: dict[str, int] = {}
     for i, ends in pending:
         if any(e is None for e in ends):
             continue
         a, b = ends  # type: ignore[misc]
         assert a is not None and b is not None
-        path = f"links[{i}].endpoints"
-        if a.is_switch and b.is_switch:
-            problems.error(
-                path,
-                f"link joins two switches ({a.name!r} and {b.name!r}) directly; "
-                "netlab does not bridge bridges",
-                "merge them into one switch, or put a router between them",
-            )
+        kind = links.of(a, b)
+        if not kind.check_ends(f"links[{i}].endpoints", a, b, problems):
             continue
-        if a.name == b.name and not a.is_switch:
-            problems.error(path, f"link joins node {a.name!r} to itself",
-                           f"connect {a.name} to another node or to a switch")
-            continue
-        resolved = []
-        for end in (a, b):
-            if not end.is_switch and end.ifname is None:
-                # Names only get taken, so the search resumes where it last stopped
-                # (a hub with 1000 links would otherwise test eth0..ethN each time).
-                n = next_eth.get(end.name, 0)
-                while f"eth{n}" in used[end.name]:
-                    n += 1
-                next_eth[end.name] = n + 1
-                end = End(end.name, f"eth{n}", False)
-                used[end.name][end.ifname] = f"links[{i}].endpoints"  # type: ignore[index]
-            resolved.append(end)
-        a, b = resolved
-        g.add_edge(
-            a.name,
-            b.name,
-            key=i,
-            link=i,
-            ends=(a, b),
-            segment=segment_id(i, (a, b)),
-        )
+        a, b = (_named(end, i, used, next_eth) for end in (a, b))
+        g.add_edge(a.name, b.name, key=i, link=i, ends=(a, b), segment=segment_id(i, (a, b)),
+                   kind=kind.name)
+        by_kind.setdefault(kind.name, []).append((i, (a, b)))
         index.setdefault(a.name, []).append((a.ifname, i, a, b))  # type: ignore[arg-type]
         index.setdefault(b.name, []).append((b.ifname, i, b, a))  # type: ignore[arg-type]
+
+
+def _named(end: End, i: int, used: _Used, next_eth: dict[str, int]) -> End:
+    """The end with its interface name: the one written, else the node's next free ethN."""
+    if end.is_switch or end.ifname is not None:
+        return end
+    # Names only get taken, so the search resumes where it last stopped
+    # (a hub with 1000 links would otherwise test eth0..ethN each time).
+    n = next_eth.get(end.name, 0)
+    while f"eth{n}" in used[end.name]:
+        n += 1
+    next_eth[end.name] = n + 1
+    used[end.name][f"eth{n}"] = f"links[{i}].endpoints"
+    return End(end.name, f"eth{n}", False)
+
+
+def _check_switches(tf: TopologyFile, g: nx.MultiGraph, problems: Problems) -> None:
     for name in tf.switches:
         if g.nodes.get(name, {}).get("kind") != "switch":
             continue
         ports = g.degree(name)
-        if ports == 0 and name not in named:
+        if ports == 0 and name not in g.graph["named"]:
             problems.warning(f"switches.{toml_key(name)}", f"switch {name!r} has no links",
                              f'link a node to it: endpoints = ["NODE", "{name}"], or remove it')
         elif ports > BRIDGE_MAX_PORTS:
@@ -165,16 +172,20 @@ def build(tf: TopologyFile, problems: Problems) -> nx.MultiGraph:
                 f"split the hosts over several switches of at most {BRIDGE_MAX_PORTS} links"
                 ' each, joined by a router (a node with kind = "router" linked to each)',
             )
-    return g
-
-
-def _one_of(names: list[str], limit: int = 12) -> str:
-    shown = ", ".join(names[:limit])
-    return "use one of: " + shown + (f" ... ({len(names) - limit} more)" if len(names) > limit
-                                     else "")
 
 
 def interfaces(g: nx.MultiGraph, node: str) -> list[tuple[str, int, End, End]]:
     """(ifname, link index, own end, peer end) of a node, in link order. Indexed by build:
     walking networkx's adjacency views and sorting, for each node, was slow at 1000s."""
     return list(g.graph["interfaces"].get(node, ()))
+
+
+def annotate(g: nx.MultiGraph, addr: addressing.Addressing, nodes: list[NodePlan]) -> None:
+    """Put addresses on graph edges and subnets on switches, for rendering (DOT, Mermaid)."""
+    cidrs = {(n.name, i.name): i.addresses for n in nodes for i in n.interfaces}
+    for _, _, data in g.edges(data=True):
+        data["addresses"] = {e.name: list(cidrs.get((e.name, e.ifname), ()))
+                             for e in data["ends"] if not e.is_switch}
+    for seg in addr.segments.values():
+        if seg.switch is not None and seg.switch in g:
+            g.nodes[seg.switch]["subnets"] = [str(n) for _, n in sorted(seg.subnet.items())]

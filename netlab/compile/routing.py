@@ -14,9 +14,9 @@ from dataclasses import dataclass
 import networkx as nx
 
 from netlab.compile import kinds
-from netlab.compile.addressing import Addressing, Iface, Member
-from netlab.errors import Problems, did_you_mean, toml_key
-from netlab.topology.model import TopologyFile
+from netlab.compile.addressing import Addressing, Iface, Member, natural
+from netlab.errors import Problems, no_such_interface, no_such_node, one_of, toml_key
+from netlab.topology.model import Route, TopologyFile
 
 
 @dataclass(frozen=True)
@@ -71,115 +71,172 @@ def compute(
     # "Routers": nodes whose kind routes (gateways, transits of automatic routing).
     routers = [n for n, node in tf.nodes.items() if kinds.get(node.kind).routes]
     firsts = _first_members(addr)
-    routers_on = {seg: sorted(n for n in members if kinds.get(tf.nodes[n].kind).routes)
-                  for seg, members in firsts.items()}
-
-    # Default routes from `gateway` (explicit, or the single router on the host's segments).
+    routers_on = {seg: sorted((n for n in members if kinds.get(tf.nodes[n].kind).routes),
+                              key=natural) for seg, members in firsts.items()}
+    for name in tf.nodes:
+        routes[name].extend(_default_routes(tf, addr, firsts, routers, routers_on, name,
+                                            problems))
     for name, node in tf.nodes.items():
-        path = f"nodes.{toml_key(name)}.gateway"
-        gw = node.gateway
-        if gw is None:
-            if not kinds.get(node.kind).takes_default_gateway:
-                continue
-            near = sorted({r for seg, _ in addr.memberships(name) for r in routers_on[seg.id]})
-            if len(near) > 1:
-                problems.warning(
-                    f"nodes.{toml_key(name)}",
-                    f"host {name!r} shares segments with several routers ({', '.join(near)});"
-                    " it gets no default route",
-                    f'set nodes.{name}.gateway to one of them, e.g. gateway = "{near[0]}"',
-                )
-            if len(near) != 1:
-                continue
-            gw = near[0]
-        try:
-            ip = ipaddress.ip_address(gw)
-        except ValueError:
-            ip = None
-        if ip is not None:
-            dev = _on_link(addr, name, ip)
-            if any(x.ip == ip for xs in addr.ifaces(name).values() for x in xs):
-                problems.error(path, f"gateway {ip} is an address of {name!r} itself",
-                               "use the address of a router on the same subnet")
-            elif dev is None:
-                problems.error(
-                    path, f"gateway {ip} is not on any subnet of {name!r}",
-                    "use an address on one of the node's own subnets, or a router's name",
-                )
-            else:
-                routes[name].append(RouteEntry(_default_name(ip.version), str(ip), dev, "default"))
-            continue
-        if gw not in tf.nodes:
-            problems.error(
-                path, f"no node named {gw!r}{did_you_mean(gw, tf.nodes)}",
-                "name a router on a segment this node shares" + (
-                    f": {', '.join(routers)}" if routers else ""),
-            )
-            continue
-        if gw == name:  # else: a default route via its own address (the kernel refuses v6)
-            problems.error(path, f"gateway {gw!r} is the node itself",
-                           "name another router on a segment this node shares")
-            continue
-        if not kinds.get(tf.nodes[gw].kind).routes:
-            problems.error(
-                path, f"gateway {gw!r} is a {tf.nodes[gw].kind}, not a router",
-                f'set nodes.{gw}.kind = "router", or pick a router',
-            )
-            continue
-        found = False
-        for family in (4, 6):
-            hit = _shared(addr, firsts, name, gw, family)
-            if hit is not None and any(x.version == family for x in addr.addresses[(name, hit[0])]):
-                found = True
-                routes[name].append(RouteEntry(_default_name(family), str(hit[1].ip), hit[0],
-                                               "default"))
-        if not found:
-            problems.error(
-                path, f"gateway {gw!r} shares no segment with {name!r}",
-                f"link {name} and {gw} to the same switch, or pick a router next to {name}",
-            )
-
-    # Hand-written routes.
-    for name, node in tf.nodes.items():
-        if not node.routes:
-            continue  # most nodes: no per-node dict built for nothing
-        own = addr.ifaces(name)
-        extra = {tf.uplink.ifname} if tf.uplink is not None and tf.uplink.node == name else set()
-        for k, r in enumerate(node.routes):
-            path = f"nodes.{toml_key(name)}.routes[{k}]"
-            if r.via is None and r.dev is None:
-                problems.error(path, "a route needs via, dev or both", 'add via = "ADDRESS"')
-                continue
-            if r.dev is not None and r.dev not in own and r.dev not in extra:
-                problems.error(
-                    path + ".dev", f"node {name!r} has no interface {r.dev!r}"
-                    f"{did_you_mean(r.dev, own)}", "use one of: " + ", ".join(own))
-                continue
-            family = r.via.version if r.via is not None else (
-                4 if r.to == "default" else r.to.version)  # type: ignore[union-attr]
-            if r.to != "default" and r.to.version != family:  # type: ignore[union-attr]
-                problems.error(path, f"{r.to} and {r.via} are of different IP versions",
-                               "use a next hop of the destination's family")
-                continue
-            dev = r.dev
-            if r.via is not None:
-                on = _on_link(addr, name, r.via)
-                if on is None and r.dev is None:
-                    problems.error(
-                        path + ".via", f"next hop {r.via} is not on any subnet of {name!r}",
-                        "use an address on one of the node's own subnets",
-                    )
-                    continue
-                dev = dev or on
-            to = _default_name(family) if r.to == "default" else str(r.to)
-            routes[name] = [x for x in routes[name] if x.to != to]  # static wins over gateway
-            routes[name].append(RouteEntry(to, None if r.via is None else str(r.via), dev,
-                                           "static"))
-
+        if node.routes:  # most nodes have none: no per-node work for nothing
+            _static_routes(tf, addr, name, routes[name], problems)
     if tf.lab.routing == "auto":
         _auto(tf, addr, firsts, routers, routes)
     return routes
 
+
+# -- default routes from `gateway` ---------------------------------------------------------
+
+def _default_routes(
+    tf: TopologyFile, addr: Addressing, firsts: dict[str, dict[str, Member]],
+    routers: list[str], routers_on: dict[str, list[str]], name: str, problems: Problems,
+) -> list[RouteEntry]:
+    """The node's default routes: via its `gateway` (a router's name or an address), else
+    via the single router on its segments, if there is exactly one."""
+    node = tf.nodes[name]
+    path = f"nodes.{toml_key(name)}.gateway"
+    gw = node.gateway
+    if gw is None:
+        if not kinds.get(node.kind).takes_default_gateway:
+            return []
+        near = sorted({r for seg, _ in addr.memberships(name) for r in routers_on[seg.id]},
+                      key=natural)
+        if len(near) > 1:
+            problems.warning(
+                f"nodes.{toml_key(name)}",
+                f"host {name!r} shares segments with several routers ({', '.join(near)});"
+                " it gets no default route",
+                f'set nodes.{name}.gateway to one of them, e.g. gateway = "{near[0]}"',
+            )
+        if len(near) != 1:
+            return []
+        gw = near[0]
+    try:
+        ip = ipaddress.ip_address(gw)
+    except ValueError:
+        return _via_router(tf, addr, firsts, routers, name, gw, path, problems)
+    dev = _on_link(addr, name, ip)
+    if any(x.ip == ip for xs in addr.ifaces(name).values() for x in xs):
+        problems.error(path, f"gateway {ip} is an address of {name!r} itself",
+                       "use the address of a router on the same subnet")
+    elif dev is None:
+        if not addr.starved(name):  # else its subnet is missing: already an error
+            problems.error(
+                path, f"gateway {ip} is not on any subnet of {name!r}",
+                "use an address on one of the node's own subnets, or a router's name",
+            )
+    else:
+        return [RouteEntry(_default_name(ip.version), str(ip), dev, "default")]
+    return []
+
+
+def _via_router(
+    tf: TopologyFile, addr: Addressing, firsts: dict[str, dict[str, Member]],
+    routers: list[str], name: str, gw: str, path: str, problems: Problems,
+) -> list[RouteEntry]:
+    """Default routes (v4, v6) via the address of router `gw` on a segment both share."""
+    if gw not in tf.nodes:
+        problems.error(
+            path, no_such_node(gw, tf.nodes),
+            "name a router on a segment this node shares" + (
+                f": {', '.join(routers)}" if routers else ""),
+        )
+        return []
+    if gw == name:  # else: a default route via its own address (the kernel refuses v6)
+        problems.error(path, f"gateway {gw!r} is the node itself",
+                       "name another router on a segment this node shares")
+        return []
+    if not kinds.get(tf.nodes[gw].kind).routes:
+        problems.error(
+            path, f"gateway {gw!r} is a {tf.nodes[gw].kind}, not a router",
+            f'set nodes.{gw}.kind = "router", or pick a router',
+        )
+        return []
+    out = []
+    for family in (4, 6):
+        hit = _shared(addr, firsts, name, gw, family)
+        if hit is not None and any(x.version == family for x in addr.addresses[(name, hit[0])]):
+            out.append(RouteEntry(_default_name(family), str(hit[1].ip), hit[0], "default"))
+    if not out and not addr.starved(name, gw):  # a missing subnet is already an error
+        problems.error(
+            path, f"gateway {gw!r} shares no segment with {name!r}",
+            f"link {name} and {gw} to the same switch, or pick a router next to {name}",
+        )
+    return out
+
+
+# -- hand-written routes -------------------------------------------------------------------
+
+def _static_routes(tf: TopologyFile, addr: Addressing, name: str, routes: list[RouteEntry],
+                   problems: Problems) -> None:
+    """The node's `routes`, checked, added to `routes` (a static default replaces the
+    gateway's). Two routes to one destination are an error naming both: the kernel keeps
+    one route per destination, and netlab makes no multipath (ECMP) routes."""
+    own = addr.ifaces(name)
+    extra = {tf.uplink.ifname} if tf.uplink is not None and tf.uplink.node == name else set()
+    first: dict[str, str] = {}  # destination -> key path of the route that names it first
+    for k, r in enumerate(tf.nodes[name].routes):
+        path = f"nodes.{toml_key(name)}.routes[{k}]"
+        dest = _destination(r)
+        if dest in first:
+            problems.error(
+                path, f"a second route to {_shown(dest)} on {name!r}; {first[dest]} is the"
+                " first (one route per destination: netlab makes no multipath routes)",
+                f"keep one of {first[dest]} and {path}",
+            )
+            continue
+        first[dest] = path
+        entry = _static_route(addr, name, r, path, own, extra, problems)
+        if entry is not None:
+            routes[:] = [x for x in routes if x.to != entry.to]  # static wins over gateway
+            routes.append(entry)
+
+
+def _destination(r: Route) -> str:
+    """A route's destination as the kernel sees it: 0.0.0.0/0 is "default"."""
+    family = r.via.version if r.via is not None else (
+        4 if r.to == "default" else r.to.version)  # type: ignore[union-attr]
+    if r.to == "default" or r.to.prefixlen == 0:  # type: ignore[union-attr]
+        return _default_name(family)
+    return str(r.to)
+
+
+def _shown(dest: str) -> str:
+    return {"default": "default (IPv4)", "default6": "default (IPv6)"}.get(dest, dest)
+
+
+def _static_route(
+    addr: Addressing, name: str, r: Route, path: str, own: dict[str, list[Iface]],
+    extra: set[str], problems: Problems,
+) -> RouteEntry | None:
+    if r.via is None and r.dev is None:
+        problems.error(path, "a route needs via, dev or both", 'add via = "ADDRESS"')
+        return None
+    if r.dev is not None and r.dev not in own and r.dev not in extra:
+        problems.error(
+            path + ".dev", no_such_interface(name, r.dev, own), one_of(own))
+        return None
+    family = r.via.version if r.via is not None else (
+        4 if r.to == "default" else r.to.version)  # type: ignore[union-attr]
+    if r.to != "default" and r.to.version != family:  # type: ignore[union-attr]
+        problems.error(path, f"{r.to} and {r.via} are of different IP versions",
+                       "use a next hop of the destination's family")
+        return None
+    dev = r.dev
+    if r.via is not None:
+        on = _on_link(addr, name, r.via)
+        if on is None and r.dev is None:
+            if not addr.starved(name):  # its subnet is missing: already an error
+                problems.error(
+                    path + ".via", f"next hop {r.via} is not on any subnet of {name!r}",
+                    "use an address on one of the node's own subnets",
+                )
+            return None
+        dev = dev or on
+    to = _default_name(family) if r.to == "default" else str(r.to)
+    return RouteEntry(to, None if r.via is None else str(r.via), dev, "static")
+
+
+# -- automatic routes ----------------------------------------------------------------------
 
 def _auto(
     tf: TopologyFile, addr: Addressing, firsts: dict[str, dict[str, Member]],

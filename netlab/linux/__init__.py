@@ -1,1 +1,2 @@
-"""Linux primitives that know nothing of plans: namespaces, mounts, sysctl, netlink, nft."""
+"""Linux primitives that know nothing of plans: namespaces (and which are netlab's:
+ownership), mounts, sysctl, netlink, nft."""

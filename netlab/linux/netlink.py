@@ -13,11 +13,13 @@ adds the kernel's reason).
 
 from __future__ import annotations
 
+import errno
 import ipaddress
 import os
 import socket
 import struct
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from netlab.errors import NetlabError
@@ -26,12 +28,12 @@ NETLINK_ROUTE = 0
 SOL_NETLINK = 270
 NETLINK_CAP_ACK = 10
 NETLINK_EXT_ACK = 11
-SO_SNDBUFFORCE = 32
 SO_RCVBUFFORCE = 33
 
 NLMSG_ERROR = 2
 NLMSG_DONE = 3
 NLM_F_REQUEST = 0x1
+NLM_F_ACK = 0x4
 NLM_F_DUMP = 0x300
 NLM_F_EXCL = 0x200
 NLM_F_CREATE = 0x400
@@ -50,6 +52,9 @@ IFLA_IFNAME = 3
 IFLA_MTU = 4
 IFLA_MASTER = 10
 IFLA_LINKINFO = 18
+IFLA_IFALIAS = 20
+IFLA_EXT_MASK = 29
+RTEXT_FILTER_SKIP_STATS = 1 << 3
 IFLA_NET_NS_FD = 28
 IFLA_INFO_KIND = 1
 IFLA_INFO_DATA = 2
@@ -225,7 +230,13 @@ def new_veth(
 
 
 def link_up(b: Batch, index: int, name: str) -> None:
-    b.add(RTM_NEWLINK, 0, ifinfo(index, IFF_UP, IFF_UP), f"set {name} up")
+    set_link_state(b, index, name, up=True)
+
+
+def set_link_state(b: Batch, index: int, name: str, up: bool) -> None:
+    """Administrative state (IFF_UP) of an interface: deploy and `netlab link` alike."""
+    b.add(RTM_NEWLINK, 0, ifinfo(index, IFF_UP if up else 0, IFF_UP),
+          f"set {name} {'up' if up else 'down'}")
 
 
 def del_link(b: Batch, index: int, name: str) -> None:
@@ -273,6 +284,66 @@ def add_route(b: Batch, to: str, via: str | None, oif: int, dev: str | None,
     b.add(RTM_NEWROUTE, _create(replace), body, f"add {text}")
 
 
+# --- one request, answered at once ----------------------------------------------------
+
+_ONE_SEQ = 0x7F000001  # single requests: told apart from any batch's (1, 2, ...)
+
+
+def request(sock: socket.socket, mtype: int, flags: int, body: bytes) -> tuple[int, bytes]:
+    """Send one request and wait for its answer: (message type, payload) of the first
+    message for it. A failure comes back as NLMSG_ERROR with a negative errno (`error_of`);
+    with NLM_F_ACK a success as NLMSG_ERROR with 0."""
+    sock.send(_HDR.pack(_HDR.size + len(body), mtype, NLM_F_REQUEST | flags, _ONE_SEQ, 0)
+              + body)
+    while True:
+        for rtype, seq, payload in _messages(sock.recv(1 << 16)):
+            if seq == _ONE_SEQ:  # anything else: a late answer to an earlier request
+                return rtype, payload
+
+
+def error_of(mtype: int, payload: bytes) -> int:
+    """The errno of an NLMSG_ERROR answer (0: success, an acknowledgement)."""
+    return -struct.unpack_from("=i", payload)[0] if mtype == NLMSG_ERROR else 0
+
+
+@dataclass(frozen=True)
+class LinkInfo:
+    """One interface as the kernel describes it (undecoded attributes by type)."""
+
+    index: int
+    flags: int
+    attrs: dict[int, bytes]
+
+    @property
+    def up(self) -> bool:
+        return bool(self.flags & IFF_UP)
+
+    def text(self, kind: int) -> str | None:
+        raw = self.attrs.get(kind)
+        return None if raw is None else raw.rstrip(b"\0").decode(errors="replace")
+
+
+def get_link(sock: socket.socket, index: int = 0, name: str | None = None) -> LinkInfo | None:
+    """The interface `index` (or named `name`) in the socket's namespace, in one request
+    (no dump, no decoding library); None if there is no such interface."""
+    body = ifinfo(index) + (attr_str(IFLA_IFNAME, name) if name else b"") + attr_u32(
+        IFLA_EXT_MASK, RTEXT_FILTER_SKIP_STATS)
+    mtype, payload = request(sock, RTM_GETLINK, 0, body)
+    if mtype != RTM_NEWLINK:
+        code = error_of(mtype, payload)
+        if code == errno.ENODEV:
+            return None
+        raise NetlinkError(f"get link {name or index}: {os.strerror(code or errno.EPROTO)}")
+    _family, _type, ifindex, flags, _change = _IFINFO.unpack_from(payload)
+    return LinkInfo(ifindex, flags, dict(_attrs(payload, _IFINFO.size)))
+
+
+def link_index(sock: socket.socket, name: str) -> int | None:
+    """ifindex of interface `name` in the socket's namespace."""
+    link = get_link(sock, name=name)
+    return None if link is None else link.index
+
+
 # --- reading back (decoded by pyroute2) -----------------------------------------------
 
 
@@ -304,11 +375,3 @@ def dump(sock: socket.socket, what: str) -> list[Any]:
                 out.append(msg)
         if done:
             return out
-
-
-def link_index(sock: socket.socket, name: str) -> int | None:
-    """ifindex of interface `name` in the socket's namespace."""
-    for msg in dump(sock, "links"):
-        if msg.get_attr("IFLA_IFNAME") == name:
-            return int(msg["index"])
-    return None

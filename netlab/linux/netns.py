@@ -115,3 +115,20 @@ def entered(name_or_path: str, nstype: int = CLONE_NEWNET) -> Iterator[None]:
             yield
     finally:
         os.close(target)
+
+
+def in_host_netns() -> bool:
+    """Whether this thread is in the host's network namespace: that of PID 1, or, where
+    PID 1 cannot be inspected (a sandbox), that of this process's main thread (netlab
+    steps into lab namespaces only for moments, never while it acts on the host)."""
+    try:
+        mine = os.stat("/proc/thread-self/ns/net")
+    except OSError:
+        return False
+    for ref in ("/proc/1/ns/net", "/proc/self/ns/net"):
+        try:
+            host = os.stat(ref)
+        except OSError:
+            continue
+        return (mine.st_dev, mine.st_ino) == (host.st_dev, host.st_ino)
+    return False

@@ -75,6 +75,7 @@ class NodePlan(_Value):
     nat: NatPlan | None = None
     nftables: str | None = Field(None, description="nft ruleset loaded atomically, or null.")
     exec: list[str] = Field(default_factory=list)
+    hosts_file: bool = Field(True, description="Whether the node gets the plan's hosts text.")
 
 
 class SwitchPort(_Value):
@@ -127,12 +128,48 @@ class UplinkPlan(_Value):
     isolated: bool = Field(True, description="Traffic from other labs' uplinks is dropped.")
 
 
+class RouteCheck(_Value):
+    to: str = Field(description="'default', 'default6' or a subnet.")
+    via: str | None = None
+    dev: str | None = None
+
+
+class AddressCheck(_Value):
+    dev: str
+    ip: str | None = Field(None, description="Address, with '/len' when the length counts.")
+    mac: str | None = Field(None, description="Lowercase, colon-separated.")
+
+
+class NeighborCheck(_Value):
+    ip: str
+    mac: str | None = Field(None, description="Lowercase, colon-separated.")
+    dev: str | None = None
+
+
+class PathCheck(_Value):
+    nodes: list[str] | None = Field(description="Nodes crossed before the target, in order.")
+    exact: bool
+    hops: int | None
+
+
+class HttpCheck(_Value):
+    path: str
+    status: int
+    body: str | None = Field(description="Regular expression the body must match (search).")
+
+
+class CommandCheck(_Value):
+    argv: list[str]
+    exit: int | None = Field(description="Exit code required; None: any.")
+    output: str | None = Field(description="Regular expression stdout must match (search).")
+
+
 class ExpectPlan(_Value):
     index: int
     from_node: str
     to: str | None
     target_address: str | None = Field(description="Resolved address the probe is sent to.")
-    proto: Literal["icmp", "tcp", "udp"]
+    proto: Literal["icmp", "tcp", "udp", "http"]
     port: int | None
     reach: bool
     via: str | None
@@ -140,6 +177,17 @@ class ExpectPlan(_Value):
     dns_name: str | None
     dns_answer: str | None
     timeout: float
+    # Added in format 2 with defaults, so that plans saved before still read.
+    state: str | None = Field(None, description="TCP/UDP outcome required (open, closed...).")
+    within: float = Field(0.0, description="Seconds a failing check is retried for.")
+    route: RouteCheck | None = None
+    address: AddressCheck | None = None
+    command: CommandCheck | None = None
+    neighbor: NeighborCheck | None = None
+    path: PathCheck | None = None
+    http: HttpCheck | None = None
+    points: float = Field(1.0, description="Worth in the score.")
+    hint: str | None = Field(None, description="Shown when it fails.")
 
 
 class PlanFormatError(NetlabError):

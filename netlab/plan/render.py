@@ -109,12 +109,10 @@ def plan_text(plan: Plan) -> str:
         out.append("")
     if plan.expect:
         out.append("expectations:")
+        from netlab.probes.kinds import title  # the check table's wording
+
         for e in plan.expect:
-            what = e.proto + (f"/{e.port}" if e.port else "")
-            target = e.to if e.to else f"dns {e.dns_name}"
-            addr = f" ({e.target_address})" if e.target_address and e.target_address != e.to else ""
-            out.append(f"  [{e.index}] {e.from_node} -> {target}{addr} {what}: "
-                       + ("reach" if e.reach else "no reach"))
+            out.append(f"  {title(e)}" + (f" (within {e.within:g}s)" if e.within else ""))
     return "\n".join(out).rstrip() + "\n"
 
 

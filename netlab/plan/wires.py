@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from netlab.errors import UsageError, did_you_mean
+from netlab.errors import UsageError
+from netlab.plan.lookup import Ref, lookup
 from netlab.plan.model import Plan, VethEnd
 
 
@@ -46,35 +47,26 @@ def all_wires(plan: Plan) -> list[Wire]:
                  Side(by_ns.get(v.b.netns, v.b.netns), v.b)) for i, v in enumerate(plan.veths)]
 
 
-def _split(text: str) -> tuple[str, str | None]:
-    name, sep, ifname = text.partition(":")
-    return name, (ifname if sep else None)
+def _matches(side: Side, ref: Ref) -> bool:
+    return side.owner == ref.name and (ref.ifname is None or side.end.ifname == ref.ifname)
 
 
-def _matches(side: Side, name: str, ifname: str | None) -> bool:
-    return side.owner == name and (ifname is None or side.end.ifname == ifname)
-
-
-def _check_name(plan: Plan, text: str) -> None:
-    name, _ = _split(text)
-    known = [n.name for n in plan.nodes] + [s.name for s in plan.switches]
-    if name not in known:
-        raise UsageError(f"lab {plan.lab!r} has no node or switch {name!r}"
-                         f"{did_you_mean(name, known)}; it has: {', '.join(known)}")
+def _end(plan: Plan, text: str) -> Ref:
+    """A node or switch, with or without an interface (the one resolver's messages)."""
+    return lookup(plan).resolve(text, switches=True, addresses=False)
 
 
 def find(plan: Plan, first: str, second: str) -> Wire:
     """The one wire between `first` and `second` ("node", "node:ifname" or a switch)."""
-    _check_name(plan, first)
-    _check_name(plan, second)
-    (n1, i1), (n2, i2) = _split(first), _split(second)
+    r1, r2 = _end(plan, first), _end(plan, second)
     found = []
     for w in all_wires(plan):
-        if _matches(w.a, n1, i1) and _matches(w.b, n2, i2):
+        if _matches(w.a, r1) and _matches(w.b, r2):
             found.append(w)
-        elif _matches(w.b, n1, i1) and _matches(w.a, n2, i2):
+        elif _matches(w.b, r1) and _matches(w.a, r2):
             found.append(Wire(w.index, w.b, w.a))
     if not found:
+        n1 = r1.name
         links = [w.label for w in all_wires(plan) if n1 in (w.a.owner, w.b.owner)]
         raise UsageError(f"no link between {first} and {second} in lab {plan.lab!r}; "
                          + (f"{n1}'s links: {', '.join(links)}" if links else
@@ -87,22 +79,8 @@ def find(plan: Plan, first: str, second: str) -> Wire:
 
 def interface(plan: Plan, text: str) -> tuple[str, str]:
     """(netns, ifname) of "node:ifname" or "switch:port" (also "switch:br0", the bridge)."""
-    name, ifname = _split(text)
-    _check_name(plan, text)
-    if ifname is None:
-        raise UsageError(f"name the interface too, as {name}:IFNAME")
-    for n in plan.nodes:
-        if n.name == name:
-            names = [i.name for i in n.interfaces]
-            if plan.uplink is not None and plan.uplink.node == name:
-                names.append(plan.uplink.ifname)
-            if ifname not in names:
-                raise UsageError(f"node {name!r} has no interface {ifname!r}; it has: "
-                                 + ", ".join(names))
-            return n.netns, ifname
-    sw = next(s for s in plan.switches if s.name == name)
-    names = [sw.bridge] + [p.ifname for p in sw.ports]
-    if ifname not in names:
-        raise UsageError(f"switch {name!r} has no interface {ifname!r}; it has: "
-                         + ", ".join(names))
-    return sw.netns, ifname
+    ref = _end(plan, text)
+    if ref.ifname is None:
+        raise UsageError(f"name the interface too, as {ref.name}:IFNAME")
+    assert ref.netns is not None  # a node or a switch: resolve(addresses=False)
+    return ref.netns, ref.ifname

@@ -1,6 +1,7 @@
-"""Running a lab's [[expect]] list: each expectation becomes a probe (icmp/tcp/udp), plus
-observers for `via` and `source_nat` (sniffers in other nodes' namespaces) and a resolver
-query for `dns`. Expectations run concurrently; each reports what it saw."""
+"""Running a lab's [[expect]] list. Each expectation is checked by the kinds that apply to
+it (netlab.probes.kinds: icmp, tcp, udp, dns, ...), plus observers for `via` and
+`source_nat` (sniffers in other nodes' namespaces) around a target kind's probe.
+Expectations run concurrently; each reports what it saw. No kind is named here."""
 
 from __future__ import annotations
 
@@ -11,12 +12,13 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+from netlab import backends
 from netlab.plan.model import ExpectPlan, Plan
-from netlab.probes import dns, targets
-from netlab.probes.icmp import ping
+from netlab.probes import kinds, targets
+from netlab.probes.kinds import Attempt, ExpectKind
 from netlab.probes.results import CheckReport, CheckResult
+from netlab.probes.retry import until_passes
 from netlab.probes.sniff import Mark, Sniffer
-from netlab.probes.tcpudp import probe
 
 _lock = threading.Lock()
 _keys = itertools.count(random.randrange(33000, 50000))
@@ -29,25 +31,20 @@ def _next_key() -> int:
 
 
 def title(e: ExpectPlan) -> str:
-    what = e.proto if e.proto == "icmp" else f"{e.proto}/{e.port}"
-    parts = [f"[{e.index}] {e.from_node}"]
-    if e.to is not None:
-        addr = f" ({e.target_address})" if e.target_address and e.target_address != e.to else ""
-        parts.append(f" -> {e.to}{addr} {what}")
-    if e.dns_name:
-        parts.append(f" dns {e.dns_name}" + (f"={e.dns_answer}" if e.dns_answer else ""))
-    parts.append(": " + ("reach" if e.reach else "no reach"))
-    if e.via:
-        parts.append(f", via {e.via}")
-    if e.source_nat:
-        parts.append(f", source-nat {e.source_nat}")
-    return "".join(parts)
+    """`[2] pc1 -> pc2 (10.0.0.3) tcp/22: closed, via gw`: each kind words its part."""
+    return kinds.title(e)
 
 
 def check(plan: Plan, expectations: list[ExpectPlan] | None = None,
-          workers: int = 8) -> CheckReport:
-    """Run `expectations` (default: the plan's) against the deployed lab."""
+          workers: int = 16, settle: float = 0.0) -> CheckReport:
+    """Run `expectations` (default: the plan's) against the deployed lab, each retried
+    while it fails for its `within` seconds (at least `settle` for those that must hold:
+    right after deploy, services may still be starting)."""
     items = plan.expect if expectations is None else expectations
+    if settle > 0:
+        items = [e.model_copy(update={"within": settle})
+                 if e.within < settle and kinds.answered(e.proto, e.state, e.reach)
+                 else e for e in items]
     start = time.monotonic()
     with ThreadPoolExecutor(max_workers=max(1, min(workers, len(items)))) as pool:
         results = list(pool.map(lambda e: check_one(plan, e), items))
@@ -55,51 +52,93 @@ def check(plan: Plan, expectations: list[ExpectPlan] | None = None,
 
 
 def check_one(plan: Plan, e: ExpectPlan) -> CheckResult:
+    """`e` checked, and re-checked while it fails until its `within` deadline; the
+    result says how long it took when it needed more than one try."""
     start = time.monotonic()
+    (passed, seen, details), tries = until_passes(lambda: _once(plan, e), e.within)
+    took = time.monotonic() - start
+    text = "; ".join(seen)
+    if tries > 1 and not passed:  # a pass after retries shows its time (elapsed_s, tries)
+        text += f" (still failing after {took:.1f} s, {tries} tries)"
+    return CheckResult(e.index, title(e), passed, text, details, round(took, 3), tries,
+                       e.points, None if passed else e.hint)
+
+
+def _once(plan: Plan, e: ExpectPlan) -> tuple[bool, list[str], list[str]]:
+    """One try of `e`: passed, what each kind saw, details of the observers."""
     passed, seen, details = True, [], []
-    try:
-        if e.to is not None and e.target_address is not None:
-            ok, text, more = _probe_part(plan, e)
-            passed &= ok
-            seen.append(text)
-            details += more
-        if e.dns_name:
-            ok, text = _dns_part(plan, e)
-            passed &= ok
-            seen.append(text)
-    except Exception as ex:  # a broken lab (missing namespace...) fails this item only
+    applying = kinds.applying(e)
+    if not applying:  # a plan of a newer netlab, or a kind unregistered since
         passed = False
-        seen.append(f"error: {ex}")
-    return CheckResult(e.index, title(e), passed, "; ".join(seen), details,
-                       round(time.monotonic() - start, 3))
+        seen.append(f"error: no expectation kind checks this (proto {e.proto!r}; known: "
+                    + ", ".join(kinds.KINDS) + ")")
+    for kind in applying:
+        try:
+            ok, text, more = _run_kind(plan, e, kind)
+        except Exception as ex:  # a broken lab (missing namespace...) fails this item only
+            ok, text, more = False, f"error: {ex}", []
+        passed &= ok
+        seen.append(text)
+        details += more
+    return passed, seen, details
 
 
-def _probe_part(plan: Plan, e: ExpectPlan) -> tuple[bool, str, list[str]]:
-    assert e.target_address is not None
-    key = _next_key()
-    mark = Mark(e.proto, key, e.port)
-    details: list[str] = []
-    with contextlib.ExitStack() as stack:
-        via_sniffer = nat_sniffer = None
-        if e.via:
-            via_sniffer = stack.enter_context(Sniffer(plan.node(e.via).netns))
-        target_node = targets.owner(plan, e.target_address)
-        if e.source_nat and target_node:
-            nat_sniffer = stack.enter_context(Sniffer(plan.node(target_node).netns))
-        if e.proto == "icmp":
-            result = ping(plan, e.from_node, e.target_address, count=1, timeout=e.timeout,
-                          ident=key)
-        else:
-            assert e.port is not None
-            result = probe(plan, e.from_node, e.target_address, e.proto, e.port,
-                           timeout=e.timeout, sport=key)
-        reached = result.ok
-        ok = reached == e.reach
-        text = result.seen()
-        if not ok and not e.reach:
-            text = "reached: " + text
-        if via_sniffer is not None:
-            seen_at = via_sniffer.sightings(mark)
+def _run_kind(plan: Plan, e: ExpectPlan, kind: ExpectKind) -> tuple[bool, str, list[str]]:
+    """Run one kind's probe for `e`, watched by `via`/`source_nat` sniffers if asked."""
+    attempt = Attempt(plan, e, _next_key())
+    if not kind.target:
+        outcome = kind.run(attempt)
+        return kind.passes(e, outcome), outcome.seen, []
+    with _Observers(plan, e, kind, attempt.key) as watch:
+        outcome = kind.run(attempt)
+        ok = kind.passes(e, outcome)
+        text = outcome.seen if ok or e.reach or e.state else "reached: " + outcome.seen
+        ok, details = watch.verdict(ok)
+    if details:
+        text += " [" + "; ".join(details) + "]"
+    return ok, text, details
+
+
+class _Observers:
+    """Sniffers opened before a probe is sent (in the `via` node, and in the target for
+    `source_nat`) and read after it was answered: did the probe cross `via`, and with
+    what source did it arrive?"""
+
+    def __init__(self, plan: Plan, e: ExpectPlan, kind: ExpectKind, key: int):
+        self.plan, self.e, self.kind = plan, e, kind
+        self.mark = Mark(kind.name, key, e.port)
+        self.stack = contextlib.ExitStack()
+        self.via: Sniffer | None = None
+        self.nat: Sniffer | None = None
+        self.target_node: str | None = None
+
+    def __enter__(self) -> _Observers:
+        e, backend = self.e, backends.for_plan(self.plan)
+        if not (e.via or e.source_nat) or self.kind.matches is None:
+            return self
+        with self.stack:
+            if e.via:
+                self.via = self.stack.enter_context(
+                    Sniffer(self.plan.node(e.via).netns, backend))
+            assert e.target_address is not None
+            self.target_node = targets.owner(self.plan, e.target_address)
+            if e.source_nat and self.target_node:
+                self.nat = self.stack.enter_context(
+                    Sniffer(self.plan.node(self.target_node).netns, backend))
+            self.stack = self.stack.pop_all()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stack.close()
+
+    def verdict(self, ok: bool) -> tuple[bool, list[str]]:
+        """`ok` and the details, after what the observers saw."""
+        details: list[str] = []
+        e = self.e
+        if (e.via or e.source_nat) and self.kind.matches is None:
+            return False, [f"a {self.kind.name} probe cannot be followed (via, source_nat)"]
+        if self.via is not None:
+            seen_at = self.via.sightings(self.mark)
             if seen_at:
                 details.append(f"path crossed {e.via} (seen on "
                                + ", ".join(sorted({s.ifname for s in seen_at})) + ")")
@@ -107,31 +146,19 @@ def _probe_part(plan: Plan, e: ExpectPlan) -> tuple[bool, str, list[str]]:
                 ok = False
                 details.append(f"path did not cross {e.via}: the probe never appeared there")
         if e.source_nat:
-            if nat_sniffer is None:
-                ok = False
-                details.append(f"cannot observe source NAT: {e.target_address} is not a lab node")
-            else:
-                arrived = {s.src for s in nat_sniffer.sightings(mark) if not s.outgoing}
-                if e.source_nat in arrived:
-                    details.append(f"arrived at {target_node} from {e.source_nat}")
-                elif arrived:
-                    ok = False
-                    details.append(f"arrived at {target_node} from {', '.join(sorted(arrived))},"
-                                   f" not {e.source_nat}")
-                else:
-                    ok = False
-                    details.append(f"never arrived at {target_node}, so no source to compare")
-    if details:
-        text += " [" + "; ".join(details) + "]"
-    return ok, text, details
+            nat_ok, text = self._source_nat()
+            ok &= nat_ok
+            details.append(text)
+        return ok, details
 
-
-def _dns_part(plan: Plan, e: ExpectPlan) -> tuple[bool, str]:
-    assert e.dns_name is not None
-    node = plan.node(e.from_node)
-    r = dns.resolve(node.name, node.netns, e.dns_name, e.timeout)
-    matched = r.ok and (e.dns_answer is None or e.dns_answer in r.addresses)
-    text = r.seen()
-    if r.ok and e.dns_answer is not None and e.dns_answer not in r.addresses:
-        text += f" (not {e.dns_answer})"
-    return matched == e.reach, text
+    def _source_nat(self) -> tuple[bool, str]:
+        e, where = self.e, self.target_node
+        if self.nat is None:
+            return False, f"cannot observe source NAT: {e.target_address} is not a lab node"
+        arrived = {s.src for s in self.nat.sightings(self.mark) if not s.outgoing}
+        if e.source_nat in arrived:
+            return True, f"arrived at {where} from {e.source_nat}"
+        if arrived:
+            return False, f"arrived at {where} from {', '.join(sorted(arrived))}, " \
+                          f"not {e.source_nat}"
+        return False, f"never arrived at {where}, so no source to compare"

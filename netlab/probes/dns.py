@@ -1,8 +1,7 @@
-"""Asking a node's own resolver: `getent ahosts NAME` run inside the node's namespace.
-
-`ip netns exec` bind-mounts /etc/netns/<ns>/{resolv.conf,hosts} over /etc, so this is
-exactly what a program on the node sees: hosts-file names, search domains, the node's
-nameservers. No shell: the name is one argv element.
+"""Asking a node's own resolver: `getent ahosts NAME` run in the node by the lab's backend
+(Backend.run, as `netlab exec` runs commands), so this is exactly what a program on the
+node sees: hosts-file names, search domains, the node's nameservers. No shell: the name is
+one argv element.
 """
 
 from __future__ import annotations
@@ -10,6 +9,9 @@ from __future__ import annotations
 import os
 import subprocess
 from dataclasses import dataclass, field
+
+from netlab import backends
+from netlab.plan.model import Plan
 
 
 @dataclass
@@ -29,15 +31,16 @@ class DnsResult:
         return f"{self.name} does not resolve ({self.error or 'no answer'})"
 
 
-def resolve(node: str, netns: str, name: str, timeout: float = 1.0) -> DnsResult:
+def resolve(plan: Plan, node: str, name: str, timeout: float = 1.0) -> DnsResult:
+    """`name` as node `node` of the deployed lab resolves it."""
     result = DnsResult(node, name)
     if name.startswith("-"):  # would read as a getent option
         result.error = "invalid name"
         return result
     env = dict(os.environ, RES_OPTIONS=f"timeout:{max(1, round(timeout))} attempts:1")
     try:
-        proc = subprocess.run(
-            ["ip", "netns", "exec", netns, "getent", "ahosts", name],
+        proc = backends.for_plan(plan).run(
+            plan, plan.node(node), ["getent", "ahosts", name],
             capture_output=True, text=True, env=env, timeout=timeout * 4 + 2,
         )
     except subprocess.TimeoutExpired:

@@ -8,6 +8,7 @@ ICMP errors); the socket is ours, so there is no per-call socket or ARP cost.
 from __future__ import annotations
 
 import errno
+import ipaddress
 import os
 import random
 import select
@@ -16,7 +17,8 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from netlab.plan.model import Plan
+from netlab import backends
+from netlab.plan.model import NodePlan, Plan
 from netlab.probes import sockets, targets
 from netlab.probes.results import IcmpError, PingResult, Reply, icmp_text
 
@@ -47,11 +49,18 @@ class EchoSession:
         as the kernel's ping is held back by its small send buffer."""
         self.v6 = ":" in dst
         self.dst = dst
-        self.src = sockets.source_address(netns, dst)
+        backend = backends.for_plan(plan)
+        route = sockets.route(netns, dst, backend)
+        self.src = route.source
+        # A broadcast address (the kernel said so): sent as `ping -b` sends, and answered
+        # by whichever hosts answer broadcast echo, each from its own address.
+        self.broadcast = route.broadcast
         self.ident = random.randrange(1, 0xFFFF) if ident is None else ident
         self.names = targets.address_map(plan)
         accept = (_ECHO_REPLY[self.v6], *_ERRORS[self.v6])
-        self.sock = sockets.raw_icmp(netns, self.v6, accept)
+        self.sock = sockets.raw_icmp(netns, self.v6, accept, backend)
+        if self.broadcast:
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
         # Room for a long backlog of replies while the caller is busy (printing, say).
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
         if few_in_kernel:
@@ -136,7 +145,8 @@ class EchoSession:
         if icmp is None:
             return None
         if icmp.type == 0:
-            if icmp.id != self.ident or pkt.src != self.dst or icmp.seq not in self.clock:
+            if icmp.id != self.ident or icmp.seq not in self.clock or (
+                    pkt.src != self.dst and not self.broadcast):
                 return None
             return Reply(icmp.seq, pkt.src, pkt.ttl, self._rtt(icmp.seq, rx_ns), len(icmp))
         inner = pkt.getlayer(ICMPerror)
@@ -189,8 +199,25 @@ def ping(plan: Plan, source: str, target: str, count: int = 3, interval: float =
         result.errors.append(IcmpError(0, "", source, -1, -1, str(e), 0.0))
         return result
     with session:
+        if session.broadcast:
+            result.note = broadcast_note(plan, node, tgt.address)
         _Pinger(session, result, count, interval, timeout, on_event).run()
     return result
+
+
+def broadcast_note(plan: Plan, node: NodePlan, address: str) -> str:
+    """What pinging a broadcast address from `node` does, in words (the kernel's ping
+    refuses it without -b: "Do you want to ping broadcast?")."""
+    what = "a broadcast address"
+    for iface in node.interfaces:
+        for a in iface.addresses:
+            net = ipaddress.ip_interface(a).network
+            if net.version == 4 and str(net.broadcast_address) == address:
+                what = f"the broadcast address of {net} ({node.name}:{iface.name})"
+    if address == "255.255.255.255":
+        what = "the limited broadcast address"
+    return (f"{address} is {what}: sent with SO_BROADCAST, as `ping -b` does; a Linux host "
+            "answers only with net.ipv4.icmp_echo_ignore_broadcasts = 0")
 
 
 HELD_TOO_LONG = 5.0  # s; a neighbour the kernel cannot resolve is given up after 3 s
@@ -228,7 +255,8 @@ class _Pinger:
                     self.session.wait(self.start + self.result.sent * self.interval
                                       - time.monotonic())
                 continue
-            if self.result.received + _errored(self.result) >= self.result.sent:
+            if (self.result.received + _errored(self.result) >= self.result.sent
+                    and not self.session.broadcast):  # a broadcast has no last answer
                 return
             left = self.end - time.monotonic()
             if left <= 0:

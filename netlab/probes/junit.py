@@ -30,7 +30,8 @@ def to_junit(report: CheckReport) -> str:
         })
         if not r.passed:
             fail = ET.SubElement(case, "failure", {"message": r.seen, "type": "ExpectationFailed"})
-            fail.text = "\n".join([f"expected: {r.title}", f"seen: {r.seen}", *r.details])
+            fail.text = "\n".join([f"expected: {r.title}", f"seen: {r.seen}", *r.details,
+                                   *([f"hint: {r.hint}"] if r.hint else [])])
         out = ET.SubElement(case, "system-out")
         out.text = r.seen
     ET.indent(root)

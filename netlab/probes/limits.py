@@ -27,10 +27,10 @@ def ensure_neighbour_capacity(entries: int, lab: str) -> list[str]:
     Returns the sysctls changed (for a note to the user); quietly does nothing when they
     cannot be written (not root, or running inside a namespace without them).
     """
-    from netlab.backends.kernel import hostsettings
+    from netlab import backends
 
     try:
-        return hostsettings.raise_neighbour_limits(lab, entries, _TARGET)
+        return backends.get().raise_neighbour_limits(lab, entries, _TARGET)
     except NetlabError as e:  # e.g. a tampered record directory
         print(f"warning: neighbour-table limits left as they are: {e}", file=sys.stderr)
     except OSError:

@@ -19,7 +19,8 @@ import socket
 import struct
 import time
 
-from netlab.plan.model import Plan
+from netlab import backends
+from netlab.plan.model import NodePlan, Plan
 from netlab.probes import limits, sockets
 from netlab.probes.results import PingallResult
 
@@ -55,15 +56,7 @@ def pingall(plan: Plan, timeout: float = 1.0, attempts: int = 3) -> PingallResul
     limits.ensure_neighbour_capacity(len(nodes) * (len(nodes) - 1), plan.lab)
     start = time.monotonic()
     with contextlib.ExitStack() as stack:
-        # socks[i][v6]: the source's socket per family, opened only if needed.
-        socks: list[dict[bool, socket.socket]] = []
-        for n in nodes:
-            per: dict[bool, socket.socket] = {}
-            for v6 in sorted({":" in a for a in addrs}):
-                s = stack.enter_context(sockets.raw_icmp(n.netns, v6, (129 if v6 else 0,)))
-                s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
-                per[v6] = s
-            socks.append(per)
+        socks = _open(stack, plan, nodes, {":" in a for a in addrs})
         sockets.await_stamps()
         poller = select.poll()
         owner: dict[int, tuple[int, bool]] = {}
@@ -75,17 +68,7 @@ def pingall(plan: Plan, timeout: float = 1.0, attempts: int = 3) -> PingallResul
         sent_at: dict[tuple[int, int], int] = {}  # time.time_ns() just before the send
         deadline = start + timeout
         for attempt in range(attempts):
-            for i, j in sorted(pending):
-                v6 = ":" in addrs[j]
-                packet = _echo(v6, idents[i], j)
-                sent_at[(i, j)] = time.time_ns()
-                try:
-                    socks[i][v6].sendto(packet, (addrs[j], 0))
-                except OSError:
-                    # Refused at the source (no route, no address of that family): this
-                    # pair cannot be reached; re-sending would not change that.
-                    pending.discard((i, j))
-                    continue
+            _send(socks, idents, addrs, pending, sent_at)
             until = start + timeout * (attempt + 1) / attempts
             _collect(poller, owner, socks, idents, addrs, pending, sent_at, names, reached,
                      rtt, min(until, deadline))
@@ -93,6 +76,36 @@ def pingall(plan: Plan, timeout: float = 1.0, attempts: int = 3) -> PingallResul
                 break
     return PingallResult(plan.lab, names, dict(zip(names, addrs, strict=True)), reached, rtt,
                          round(time.monotonic() - start, 4))
+
+
+def _open(stack: contextlib.ExitStack, plan: Plan, nodes: list[NodePlan],
+          families: set[bool]) -> list[dict[bool, socket.socket]]:
+    """socks[i][v6]: each source's raw ICMP socket per family in use (closed with `stack`)."""
+    backend = backends.for_plan(plan)
+    socks: list[dict[bool, socket.socket]] = []
+    for n in nodes:
+        per: dict[bool, socket.socket] = {}
+        for v6 in sorted(families):
+            s = stack.enter_context(sockets.raw_icmp(n.netns, v6, (129 if v6 else 0,), backend))
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+            per[v6] = s
+        socks.append(per)
+    return socks
+
+
+def _send(socks: list[dict[bool, socket.socket]], idents: list[int], addrs: list[str],
+          pending: set[tuple[int, int]], sent_at: dict[tuple[int, int], int]) -> None:
+    """One echo request for every pair still pending; (id, seq) = (source, target)."""
+    for i, j in sorted(pending):
+        v6 = ":" in addrs[j]
+        packet = _echo(v6, idents[i], j)
+        sent_at[(i, j)] = time.time_ns()
+        try:
+            socks[i][v6].sendto(packet, (addrs[j], 0))
+        except OSError:
+            # Refused at the source (no route, no address of that family): this pair
+            # cannot be reached; re-sending would not change that.
+            pending.discard((i, j))
 
 
 def _collect(poller: select.poll, owner: dict[int, tuple[int, bool]],

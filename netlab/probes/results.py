@@ -63,6 +63,7 @@ class PingResult:
     sent: int = 0
     replies: list[Reply] = field(default_factory=list)
     errors: list[IcmpError] = field(default_factory=list)
+    note: str = ""  # what the target is, when that explains the result (a broadcast)
 
     @property
     def ok(self) -> bool:
@@ -87,7 +88,7 @@ class PingResult:
             return f"{self.received}/{self.sent} echo replies, rtt {min(self.rtts):.3f} ms"
         if self.errors:
             return self.errors[0].describe()
-        return "timeout (no reply)"
+        return "timeout (no reply)" + (f"; {self.note}" if self.note else "")
 
     def summary_lines(self) -> list[str]:
         lines = [
@@ -99,6 +100,8 @@ class PingResult:
             r = self.rtts
             lines.append(f"rtt min/avg/max/mdev = {min(r):.3f}/{statistics.fmean(r):.3f}/"
                          f"{max(r):.3f}/{statistics.pstdev(r):.3f} ms")
+        if self.note:
+            lines.append(self.note)
         return lines
 
     def to_dict(self) -> dict[str, Any]:
@@ -205,6 +208,13 @@ class CheckResult:
     seen: str  # what was observed, in words
     details: list[str] = field(default_factory=list)
     elapsed_s: float = 0.0
+    tries: int = 1  # >1: it failed at first and was retried (its `within`)
+    points: float = 1.0  # what it is worth; scored when it passed
+    hint: str | None = None  # the expectation's hint, kept only when it failed
+
+    @property
+    def score(self) -> float:
+        return self.points if self.passed else 0.0
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -233,7 +243,16 @@ class CheckReport:
     def __getitem__(self, i: int) -> CheckResult:
         return self.results[i]
 
+    @property
+    def score(self) -> float:
+        return sum(r.score for r in self.results)
+
+    @property
+    def max_score(self) -> float:
+        return sum(r.points for r in self.results)
+
     def to_dict(self) -> dict[str, Any]:
         return {"lab": self.lab, "ok": self.ok, "elapsed_s": self.elapsed_s,
                 "passed": len(self.results) - len(self.failed), "failed": len(self.failed),
-                "results": [r.to_dict() for r in self.results]}
+                "score": self.score, "max_score": self.max_score,
+                "results": [r.to_dict() | {"score": r.score} for r in self.results]}

@@ -9,8 +9,12 @@ that node?).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from netlab.probes import sockets
+
+if TYPE_CHECKING:
+    from netlab.backends.base import Backend
 
 ETH_P_IP, ETH_P_IPV6 = 0x0800, 0x86DD
 PACKET_OUTGOING = 4
@@ -18,7 +22,8 @@ PACKET_OUTGOING = 4
 
 @dataclass(frozen=True)
 class Mark:
-    """What identifies our probe: protocol, and source port (tcp/udp) or echo id (icmp)."""
+    """What identifies our probe: its expectation kind (netlab.probes.kinds, which knows
+    its packets), and source port (tcp/udp) or echo id (icmp)."""
 
     proto: str
     key: int  # source port, or ICMP echo identifier
@@ -34,9 +39,9 @@ class Sighting:
 
 
 class Sniffer:
-    def __init__(self, netns: str):
+    def __init__(self, netns: str, backend: Backend | None = None):
         self.netns = netns
-        self.sock = sockets.packet_sniffer(netns)
+        self.sock = sockets.packet_sniffer(netns, backend)
 
     def close(self) -> None:
         self.sock.close()
@@ -59,26 +64,21 @@ class Sniffer:
 
 
 def _match(data: bytes, ethertype: int, mark: Mark) -> tuple[str, str] | None:
-    from scapy.layers.inet import ICMP, IP, TCP, UDP
-    from scapy.layers.inet6 import ICMPv6EchoRequest, IPv6
+    """(source, destination) if this L3 packet is the probe `mark` names."""
+    from scapy.layers.inet import IP
+    from scapy.layers.inet6 import IPv6
 
+    from netlab.probes import kinds
+
+    matches = kinds.get(mark.proto).matches
+    if matches is None:
+        return None
     if ethertype == ETH_P_IP:
         pkt = IP(data)
     elif ethertype == ETH_P_IPV6:
         pkt = IPv6(data)
     else:
         return None
-    if mark.proto == "icmp":
-        if pkt.haslayer(ICMP):
-            icmp = pkt[ICMP]
-            ok = icmp.type == 8 and icmp.id == mark.key
-        else:
-            ok = pkt.haslayer(ICMPv6EchoRequest) and pkt[ICMPv6EchoRequest].id == mark.key
-    else:
-        # Exact class match: a TCPerror/UDPerror quoted in an ICMP error is not our probe.
-        layer = pkt.getlayer(TCP if mark.proto == "tcp" else UDP)
-        ok = layer is not None and layer.dport == mark.dport and layer.sport == mark.key
-    if not ok:
+    if not matches(pkt, mark.key, mark.dport):
         return None
     return str(pkt.src), str(pkt.dst)
-

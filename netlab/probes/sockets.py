@@ -1,8 +1,9 @@
 """Sockets opened inside a node's network namespace.
 
-A socket belongs to the namespace it was created in, for its whole life, so a thread can
-step into a lab namespace (setns), open a socket, and step back; the socket keeps sending
-and receiving inside the lab. This avoids forking a process per node.
+A socket belongs to the namespace it was created in, for its whole life, so the backend
+opens it there (Backend.open_socket: the kernel backend steps a thread into the lab
+namespace and back) and it keeps sending and receiving inside the lab. This avoids forking
+a process per node, and probes never touch namespaces themselves.
 """
 
 from __future__ import annotations
@@ -15,9 +16,12 @@ import struct
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from netlab.errors import NetlabError
-from netlab.linux.netns import entered
+
+if TYPE_CHECKING:
+    from netlab.backends.base import Backend
 
 # linux/icmp.h: on a raw ICMPv4 socket, a bitmask of ICMP types to *drop*.
 ICMP_FILTER = 1
@@ -46,22 +50,28 @@ _ANCILLARY = socket.CMSG_SPACE(_TIMESPEC.size) + socket.CMSG_SPACE(4) + 64
 _ERRQUEUE_ANC = socket.CMSG_SPACE(3 * _TIMESPEC.size) + socket.CMSG_SPACE(_EXT_ERR.size + 32)
 
 
-def open_in(netns: str, family: int, type_: int, proto: int = 0) -> socket.socket:
-    """A socket created inside `netns`; raises NamespaceGone if it does not exist."""
-    with entered(netns):
-        return socket.socket(family, type_, proto)
+def open_in(netns: str, family: int, type_: int, proto: int = 0,
+            backend: Backend | None = None) -> socket.socket:
+    """A socket created inside `netns` by `backend` (default: the default backend; pass
+    `backends.for_plan(plan)` when a plan is at hand); NamespaceGone if there is none."""
+    if backend is None:
+        from netlab import backends
+
+        backend = backends.get()
+    return backend.open_socket(netns, family, type_, proto)
 
 
-def raw_icmp(netns: str, v6: bool, accept: tuple[int, ...] | None = None) -> socket.socket:
+def raw_icmp(netns: str, v6: bool, accept: tuple[int, ...] | None = None,
+             backend: Backend | None = None) -> socket.socket:
     """A raw ICMP (or ICMPv6) socket in `netns`, optionally receiving only `accept` types;
     what it receives carries the kernel's arrival time (read with `receive`)."""
     if v6:
-        s = open_in(netns, socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_ICMPV6)
+        s = open_in(netns, socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_ICMPV6, backend)
         s.setsockopt(socket.IPPROTO_IPV6, IPV6_RECVHOPLIMIT, 1)
         if accept is not None:
             s.setsockopt(socket.IPPROTO_ICMPV6, 1, _icmp6_filter(accept))  # ICMP6_FILTER
     else:
-        s = open_in(netns, socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
+        s = open_in(netns, socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP, backend)
         if accept is not None:
             drop = 0xFFFFFFFF
             for t in accept:
@@ -80,32 +90,59 @@ def _icmp6_filter(accept: tuple[int, ...]) -> bytes:
     return b"".join(w.to_bytes(4, "little") for w in words)
 
 
-def raw_l4(netns: str, v6: bool, proto: int) -> socket.socket:
+def raw_l4(netns: str, v6: bool, proto: int, backend: Backend | None = None) -> socket.socket:
     """A raw TCP/UDP socket: sends a crafted L4 segment, receives copies of incoming ones."""
     family = socket.AF_INET6 if v6 else socket.AF_INET
-    s = open_in(netns, family, socket.SOCK_RAW, proto)
+    s = open_in(netns, family, socket.SOCK_RAW, proto, backend)
     stamp_arrivals(s)
     s.setblocking(False)
     return s
 
 
-def packet_sniffer(netns: str) -> socket.socket:
+def packet_sniffer(netns: str, backend: Backend | None = None) -> socket.socket:
     """An AF_PACKET socket seeing every L3 packet on every interface of `netns`."""
-    s = open_in(netns, socket.AF_PACKET, socket.SOCK_DGRAM, socket.htons(ETH_P_ALL))
+    s = open_in(netns, socket.AF_PACKET, socket.SOCK_DGRAM, socket.htons(ETH_P_ALL), backend)
     s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
     s.setblocking(False)
     return s
 
 
-def source_address(netns: str, dst: str) -> str:
-    """The source address the kernel of `netns` picks for `dst` (route lookup, no packet)."""
+@dataclass(frozen=True)
+class Route:
+    """What the kernel of a namespace would do with a packet to one address."""
+
+    source: str  # the source address it picks
+    broadcast: bool  # `dst` is a broadcast address there (a broadcast route)
+
+
+def route(netns: str, dst: str, backend: Backend | None = None) -> Route:
+    """The kernel's route lookup in `netns` for `dst` (a connect(), no packet sent).
+
+    A broadcast address is refused with EACCES ("Permission denied") unless the socket may
+    broadcast (SO_BROADCAST, what `ping -b` sets): that is not "no route", so ask again
+    with it and say which it was."""
     family = socket.AF_INET6 if ":" in dst else socket.AF_INET
-    with contextlib.closing(open_in(netns, family, socket.SOCK_DGRAM)) as s:
+    with contextlib.closing(open_in(netns, family, socket.SOCK_DGRAM, 0, backend)) as s:
+        broadcast = False
         try:
             s.connect((dst, 9))
+        except PermissionError as e:
+            if family != socket.AF_INET:
+                raise NoRoute(f"no route to {dst} in {netns} ({e.strerror})") from None
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
+            broadcast = True
+            try:
+                s.connect((dst, 9))
+            except OSError as e2:
+                raise NoRoute(f"no route to {dst} in {netns} ({e2.strerror})") from None
         except OSError as e:
             raise NoRoute(f"no route to {dst} in {netns} ({e.strerror})") from None
-        return str(s.getsockname()[0])
+        return Route(str(s.getsockname()[0]), broadcast)
+
+
+def source_address(netns: str, dst: str, backend: Backend | None = None) -> str:
+    """The source address the kernel of `netns` picks for `dst` (route lookup, no packet)."""
+    return route(netns, dst, backend).source
 
 
 class NoRoute(NetlabError):

@@ -29,36 +29,49 @@ def trace(plan: Plan, source: str, target: str, max_hops: int = 16, timeout: flo
     except sockets.NoRoute as e:
         result.hops.append(Hop(1, None, None, None, str(e)))
         return result
-    seen: dict[int, Reply | IcmpError] = {}
     with session:
-        for first in range(1, max_hops + 1, WAVE):
-            wave = range(first, min(first + WAVE, max_hops + 1))
-            try:
-                for ttl in wave:
-                    session.send(ttl, ttl=ttl)  # seq = ttl
-            except sockets.NoRoute as e:
-                result.hops.append(Hop(1, None, None, None, str(e)))
-                return result
-            for ev in session.receive(time.monotonic() + timeout):
-                seen.setdefault(ev.seq, ev)
-                if all(t in seen for t in wave) or _complete(seen, session.v6):
-                    break
-            if _end(seen, session.v6) is not None or not any(t in seen for t in wave):
-                break  # path ended, or a whole wave went unanswered (a black hole)
+        try:
+            seen = _waves(session, max_hops, timeout)
+        except sockets.NoRoute as e:
+            result.hops.append(Hop(1, None, None, None, str(e)))
+            return result
     end = _end(seen, session.v6) or min(max_hops, max(seen, default=0) + 3)
-    names = session.names
+    result.hops = _hops(seen, end, session.v6, session.names)
+    result.reached = isinstance(seen.get(end), Reply)
+    return result
+
+
+def _waves(session: EchoSession, max_hops: int, timeout: float) -> dict[int, Reply | IcmpError]:
+    """Send TTLs a wave at a time until the path ends or a wave goes unanswered; what
+    answered each TTL (seq = ttl)."""
+    seen: dict[int, Reply | IcmpError] = {}
+    for first in range(1, max_hops + 1, WAVE):
+        wave = range(first, min(first + WAVE, max_hops + 1))
+        for ttl in wave:
+            session.send(ttl, ttl=ttl)
+        for ev in session.receive(time.monotonic() + timeout):
+            seen.setdefault(ev.seq, ev)
+            if all(t in seen for t in wave) or _complete(seen, session.v6):
+                break
+        if _end(seen, session.v6) is not None or not any(t in seen for t in wave):
+            break  # path ended, or a whole wave went unanswered (a black hole)
+    return seen
+
+
+def _hops(seen: dict[int, Reply | IcmpError], end: int, v6: bool,
+          names: dict[str, str]) -> list[Hop]:
+    """One line per TTL up to `end`: who answered it, or nobody."""
+    hops = []
     for ttl in range(1, end + 1):
         ev = seen.get(ttl)
         if ev is None:
-            result.hops.append(Hop(ttl, None, None, None))
+            hops.append(Hop(ttl, None, None, None))
             continue
         note = ""
-        if isinstance(ev, IcmpError) and ev.type != _TIME_EXCEEDED[session.v6]:
+        if isinstance(ev, IcmpError) and ev.type != _TIME_EXCEEDED[v6]:
             note = ev.text
-        result.hops.append(Hop(ttl, ev.address, names.get(ev.address), ev.rtt_ms, note))
-    last = seen.get(end)
-    result.reached = isinstance(last, Reply)
-    return result
+        hops.append(Hop(ttl, ev.address, names.get(ev.address), ev.rtt_ms, note))
+    return hops
 
 
 def _end(seen: dict[int, Reply | IcmpError], v6: bool) -> int | None:

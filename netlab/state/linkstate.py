@@ -11,8 +11,8 @@ import json
 import os
 from typing import Any
 
-from netlab.plan.model import Plan, ShapingPlan, VethEnd
-from netlab.state import store
+from netlab.plan.model import ShapingPlan, VethEnd
+from netlab.state.layout import lab_dir, read_state_file
 
 LINKS_FILE = "links.json"
 
@@ -22,17 +22,25 @@ def key(end: VethEnd) -> str:
 
 
 def load(lab: str) -> dict[str, dict[str, Any]]:
+    """The recorded changes; read like all state (never through a symlink, never a FIFO),
+    and a damaged file counts as no changes (status then compares with the plan)."""
+    text = read_state_file(lab_dir(lab) / LINKS_FILE)
     try:
-        data = json.loads((store.lab_dir(lab) / LINKS_FILE).read_text())
-    except FileNotFoundError:
+        data = json.loads(text) if text is not None else {}
+    except (ValueError, RecursionError):
         return {}
-    return data if isinstance(data, dict) else {}
+    if not isinstance(data, dict):
+        return {}
+    return {k: v for k, v in data.items() if isinstance(v, dict)}
 
 
 def _save(lab: str, data: dict[str, dict[str, Any]]) -> None:
-    path = store.lab_dir(lab) / LINKS_FILE
+    path = lab_dir(lab) / LINKS_FILE
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC | os.O_NOFOLLOW,
+                 0o600)
+    with open(fd, "w", encoding="utf-8") as f:
+        f.write(json.dumps(data, indent=2, sort_keys=True) + "\n")
     os.replace(tmp, path)  # atomic: a reader sees the old or the new record, never half
 
 
@@ -52,12 +60,3 @@ def shaping(lab: str, end: VethEnd) -> ShapingPlan | None:
         raw = entry["shaping"]
         return None if raw is None else ShapingPlan.model_validate(raw)
     return end.shaping
-
-
-def is_down(lab: str, end: VethEnd) -> bool:
-    return bool(load(lab).get(key(end), {}).get("down", False))
-
-
-def changed(plan: Plan) -> dict[str, dict[str, Any]]:
-    """Every recorded change of a deployed lab (for status)."""
-    return load(plan.lab)

@@ -111,6 +111,18 @@ class LabSection(_Strict):
         "'none': only connected, default and hand-written routes.",
     )
     lesson: str = Field("", description="Optional lesson text shown with the lab.")
+    hosts_file: bool = Field(
+        True,
+        description="Give every node an /etc/hosts naming the lab's nodes and addresses; "
+        "false: netlab writes none (a node then sees the machine's own /etc/hosts, and "
+        "names resolve through its DNS servers only), unless a node sets it true.",
+        examples=[False],
+    )
+    within: str | None = Field(
+        None, description='Default `within` of every expectation ("10s"). Without it a'
+        " failure is final at once, except right after deploy (deploy --check, Lab.check):"
+        " then expectations that need an answer are re-tried until 5s after deploy.",
+        examples=["10s"])
 
 
 class Defaults(_Strict):
@@ -200,7 +212,10 @@ class Node(_Strict):
     )
     routes: list[Route] = Field(default_factory=list, description="Extra static routes.")
     sysctl: dict[str, str | int] = Field(
-        default_factory=dict, description="Sysctls set in the node's namespace (net.* only)."
+        default_factory=dict,
+        description="Sysctls set in the node's namespace (net.* only); a per-interface one "
+        "(net.ipv4.conf.eth0.rp_filter) names one of the node's interfaces, all, default "
+        "or lo.",
     )
     nat: Nat | None = Field(None, description="NAT rules (nftables) in the node.")
     firewall: str | None = Field(
@@ -219,6 +234,10 @@ class Node(_Strict):
     search: list[str] | None = Field(None, description="Overrides defaults.search.")
     ipv6: bool | None = Field(None, description="Overrides defaults.ipv6.")
     mtu: Mtu | None = Field(None, description="Overrides defaults.mtu on this node's links.")
+    hosts_file: bool | None = Field(
+        None, description="Overrides lab.hosts_file for this node: false gives it no "
+        "/etc/hosts of the lab (e.g. a node that must ask its DNS server).",
+        examples=[False])
 
 
 class Switch(_Strict):
@@ -290,12 +309,66 @@ class DnsExpect(_Strict):
     answer: Address | None = Field(None, description="Address the answer must contain.")
 
 
+class RouteExpect(_Strict):
+    to: str = Field(description='Destination the route is for: a subnet, "default" (IPv4) or'
+                    ' "default6".', examples=["10.0.2.0/24"])
+    via: Address | None = Field(None, description="Next hop the route must use.")
+    dev: str | None = Field(None, description="Interface the route must leave by.")
+
+
+class AddressExpect(_Strict):
+    dev: str = Field(description="Interface of the node (from) that must hold it.")
+    ip: Interface | None = Field(
+        None, description="Address it must hold; with a prefix length, that length too.")
+    mac: str | None = Field(None, description="MAC address it must have.",
+                            examples=["02:00:00:00:00:01"])
+
+
+class NeighborExpect(_Strict):
+    ip: Address = Field(description="Address the node must have a neighbour (ARP/NDP) entry "
+                        "for.", examples=["10.0.0.3"])
+    mac: str | None = Field(None, description="MAC address the entry must hold.",
+                            examples=["02:00:00:00:00:03"])
+    dev: str | None = Field(None, description="Interface the entry must be on.",
+                            examples=["eth0"])
+
+
+class PathExpect(_Strict):
+    nodes: list[str] | None = Field(
+        None, description="Nodes the packets cross between from and to, in order.",
+        examples=[["r1", "r2"]])
+    exact: bool = Field(True, description="false: these nodes in this order, others "
+                        "between them allowed.", examples=[False])
+    hops: int | None = Field(None, ge=1, le=30, description="Hops to the target (routers "
+                             "crossed + 1).", examples=[3])
+
+
+class HttpExpect(_Strict):
+    path: str = Field("/", description="Path requested (with a query, if any).",
+                      examples=["/index.html"])
+    status: int = Field(200, ge=100, le=599, description="Status the answer must have.",
+                        examples=[404])
+    body: str | None = Field(None, description="Regular expression the body must contain "
+                             "a match for.", examples=["Directory listing"])
+
+
+class CommandExpect(_Strict):
+    run: list[str] | str = Field(
+        description="Command run in the node: an argument list, or a string split like a "
+        "shell's words (no shell runs it).", examples=[["vtysh", "-c", "show ip route"]])
+    exit: int | None = Field(0, ge=0, le=255,
+                             description="Exit code it must end with (none: any).")
+    output: str | None = Field(
+        None, description="Regular expression its output (stdout) must contain a match for.")
+
+
 class Expect(_Strict):
     from_: str = Field(alias="from", description="Node the probe is sent from.")
     to: str | None = Field(
         None, description="Target: node, node:ifname, or an IP address."
     )
-    proto: Literal["icmp", "tcp", "udp"] = Field("icmp", description="Probe protocol.")
+    proto: Literal["icmp", "tcp", "udp", "http"] = Field(
+        "icmp", description="Probe protocol (http: a GET, see `http`).")
     port: int | None = Field(None, ge=1, le=65535, description="Port, for tcp and udp.")
     reach: bool = Field(True, description="Whether the probe must get through.")
     via: str | None = Field(None, description="A node the path must cross.")
@@ -304,6 +377,32 @@ class Expect(_Strict):
     )
     dns: DnsExpect | None = Field(None, description="A name the node's resolver must answer.")
     timeout: float = Field(1.0, gt=0, le=30, description="Seconds to wait for an answer.")
+    # Which state suits which proto is asked of the expectation kinds (compile checks).
+    state: Literal["open", "closed", "filtered", "reply", "no-answer"] | None = Field(
+        None, description='Outcome a tcp probe must see: "open" (SYN-ACK), "closed" (RST) or'
+        ' "filtered" (silence or an ICMP error); udp: "reply", "closed" (port unreachable)'
+        ' or "no-answer". Instead of reach.', examples=["closed"])
+    within: str | None = Field(
+        None, description='Retry a failing check for up to this long ("30s"): for labs'
+        " that converge (routing daemons, services starting). Overrides lab.within.",
+        examples=["30s"])
+    route: RouteExpect | None = Field(
+        None, description="A route the node (from) must have in its main table.")
+    address: AddressExpect | None = Field(
+        None, description="An address (or MAC) an interface of the node must hold.")
+    command: CommandExpect | None = Field(
+        None, description="A command run in the node: its exit code and output.")
+    http: HttpExpect | None = Field(
+        None, description='With proto = "http": what the GET asks and must get back.')
+    path: PathExpect | None = Field(
+        None, description="The route packets from `from` to `to` take (traceroute).")
+    neighbor: NeighborExpect | None = Field(
+        None, description="A neighbour (ARP/NDP) entry the node must have, resolved.")
+    points: float = Field(1, ge=0, le=1000, description="Points it is worth in the score.",
+                          examples=[2])
+    hint: str | None = Field(
+        None, max_length=500, description="Shown when it fails: a pointer for the student.",
+        examples=["Does gw forward? sysctl net.ipv4.ip_forward"])
 
 
 # The uplink's subnet is routed on the host: it must be small, and private or shared

@@ -3,9 +3,7 @@ names and renamed copies tests deploy bundled labs under (never a student's lab 
 
 from __future__ import annotations
 
-from tests.support.names import renamed_copy, run_prefix
-
-__all__ = ["EXPECTED_FAILURES", "TEST_PREFIX", "deploy_name", "renamed_copy"]
+from tests.support.names import run_prefix
 
 # Expectation indexes that must FAIL in a bundled lab (exercises with deliberate faults);
 # every other expectation of every lab must pass. Keep in step with docs/labs/<lab>.md.

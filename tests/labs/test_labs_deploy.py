@@ -19,7 +19,8 @@ from netlab.probes import check
 from netlab.probes.results import CheckReport
 from netlab.state.store import lab_dir, read_record
 from netlab.topology import library
-from tests.labs.labtools import EXPECTED_FAILURES, deploy_name, renamed_copy
+from tests.labs.labtools import EXPECTED_FAILURES, deploy_name
+from tests.support.names import renamed_copy
 
 pytestmark = pytest.mark.root
 

@@ -24,7 +24,8 @@ import pytest
 
 from netlab.plan.model import Plan
 from netlab.probes.sockets import open_in
-from tests.probes.conftest import busy_cpu, netns_exec
+from tests.support.netns import netns_exec
+from tests.support.traffic import busy_cpu
 
 pytestmark = pytest.mark.root
 
@@ -127,10 +128,10 @@ def seconds_of_day(line: str) -> float:
     return t.hour * 3600 + t.minute * 60 + t.second + t.microsecond / 1e6
 
 
-def test_capture_times_and_lines_agree_with_tcpdump(fresh_lab: Callable[[str], Plan],
+def test_capture_times_and_lines_agree_with_tcpdump(deploy: Callable[[str], Plan],
                                                      background: Background,
                                                      tmp_path: Path) -> None:
-    plan = fresh_lab(DUAL)
+    plan = deploy(DUAL)
     a, b = plan.node("a"), plan.node("b")
     v4, v6 = b.primary["4"], b.primary["6"]
     for n in (a, b):  # so that ARP and neighbour discovery show up too
@@ -198,11 +199,11 @@ def dns_query(netns: str, server: str, name: str, timeout: float = 1.0) -> bytes
             return None
 
 
-def test_capture_prints_dns_questions_and_answers(fresh_lab: Callable[[str], Plan],
+def test_capture_prints_dns_questions_and_answers(deploy: Callable[[str], Plan],
                                                   background: Background,
                                                   tmp_path: Path) -> None:
     text = (TOPOLOGIES / "dns.toml").read_text().replace('name = "dns"', 'name = "{name}"', 1)
-    plan = fresh_lab(text)
+    plan = deploy(text)
     pc1 = plan.node("pc1")
     deadline = time.monotonic() + 20
     while dns_query(pc1.netns, "10.0.0.53", "web.lab.test") is None:  # dnsmasq starting

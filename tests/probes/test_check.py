@@ -12,8 +12,9 @@ from typer.testing import CliRunner
 from netlab.cli import app
 from netlab.plan.model import ExpectPlan, Plan
 from netlab.probes import check
-from tests.probes.conftest import TOPOLOGIES, Listeners
+from tests.probes.conftest import TOPOLOGIES
 from tests.support.names import renamed_text, run_prefix
+from tests.support.traffic import Listeners
 
 pytestmark = pytest.mark.root
 runner = CliRunner()
@@ -71,8 +72,8 @@ def test_negative_expectations_pass(t4a: Plan) -> None:
 
 def test_cli_check_failing_file_exit_code_and_junit(t4a: Plan, tmp_path: Path) -> None:
     topo = tmp_path / "t4a.toml"
-    topo.write_text((TOPOLOGIES / "t4a.toml").read_text()
-                    + '\n[[expect]]\nfrom = "pc2"\nto = "far"\n')
+    topo.write_text((TOPOLOGIES / "t4a.toml").read_text().replace(  # failures are final
+        "[lab]\n", '[lab]\nwithin = "0s"\n') + '\n[[expect]]\nfrom = "pc2"\nto = "far"\n')
     junit = tmp_path / "out.xml"
     out = runner.invoke(app, ["check", str(topo), "--junit", str(junit)])
     assert out.exit_code == 1, out.output
@@ -139,10 +140,10 @@ def test_cli_deploy_check(run_dir: Path, tmp_path: Path, second: str, code: int)
 
 def test_dns_expectations_use_the_nodes_resolver(deploy) -> None:  # type: ignore[no-untyped-def]
     plan = deploy(TOPOLOGIES / "t4dns.toml")
-    from netlab.cli.probes import retry_failed
+    from netlab.lab import Lab
 
     # dnsmasq is started by exec after deploy; give it a moment like `deploy --check` does
-    report = retry_failed(plan, plan.expect, check(plan), 5.0)
+    report = Lab(plan).check(retry=5.0)
     assert report.ok, [r.seen for r in report]
     assert report[0].seen == "svc -> 10.47.0.99"
     assert report[1].seen == "ns -> 10.47.0.1"

@@ -12,7 +12,8 @@ from netlab.cli import app
 from netlab.plan.model import Plan
 from netlab.probes import ping, probe, trace
 from netlab.probes.sockets import open_in
-from tests.probes.conftest import TOPOLOGIES, netns_exec
+from tests.probes.conftest import TOPOLOGIES
+from tests.support.netns import netns_exec
 
 pytestmark = pytest.mark.root
 runner = CliRunner()

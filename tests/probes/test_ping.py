@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 from netlab.cli import app
 from netlab.plan.model import Plan
 from netlab.probes import ping
-from tests.probes.conftest import kernel_ping
+from tests.support.netns import kernel_ping
 
 pytestmark = pytest.mark.root
 runner = CliRunner()

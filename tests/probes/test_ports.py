@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 from netlab.cli import app
 from netlab.plan.model import Plan
 from netlab.probes import probe
-from tests.probes.conftest import Listeners
+from tests.support.traffic import Listeners
 
 pytestmark = pytest.mark.root
 runner = CliRunner()

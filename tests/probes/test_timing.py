@@ -19,7 +19,9 @@ import pytest
 from netlab.plan.model import Plan
 from netlab.probes import icmp, sockets
 from netlab.probes.results import Reply
-from tests.probes.conftest import busy_cpu, netlab_cli, netns_exec, pin_neighbours
+from tests.support.cli import run as netlab_cli
+from tests.support.netns import netns_exec, pin_neighbours
+from tests.support.traffic import busy_cpu
 
 pytestmark = pytest.mark.root
 
@@ -46,8 +48,8 @@ BAND = (0.36, 0.66)
 
 
 @pytest.fixture(scope="module")
-def lossy(fresh_lab: Callable[[str], Plan]) -> Plan:
-    plan = fresh_lab(LOSSY)
+def lossy(deploy: Callable[[str], Plan]) -> Plan:
+    plan = deploy(LOSSY)
     pin_neighbours(plan, "a", "b")
     return plan
 
@@ -82,8 +84,8 @@ def test_ping_rtt_and_loss_on_a_lossy_link_with_the_cpu_busy(lossy: Plan) -> Non
             f"{k_loss:.0%}, expected about {EXPECTED_LOSS:.0%}")
 
 
-def test_a_reply_read_late_keeps_its_own_round_trip(fresh_lab: Callable[[str], Plan]) -> None:
-    plan = fresh_lab(LOSSY.replace('loss = "30%"', ""))
+def test_a_reply_read_late_keeps_its_own_round_trip(deploy: Callable[[str], Plan]) -> None:
+    plan = deploy(LOSSY.replace('loss = "30%"', ""))
     with icmp.EchoSession(plan, plan.node("a").netns, plan.node("b").primary["4"]) as s:
         s.send(1)  # resolves ARP: the first round trip may wait for it
         s.send(2)
@@ -95,8 +97,8 @@ def test_a_reply_read_late_keeps_its_own_round_trip(fresh_lab: Callable[[str], P
     assert got[2].rtt_ms < 50.0, got[2]
 
 
-def test_pingall_gives_each_pair_its_own_rtt(fresh_lab: Callable[[str], Plan]) -> None:
-    plan = fresh_lab(STAR)
+def test_pingall_gives_each_pair_its_own_rtt(deploy: Callable[[str], Plan]) -> None:
+    plan = deploy(STAR)
     run = netlab_cli("pingall", "--lab", plan.lab, "--json")
     assert run.returncode == 0, run.stderr
     data = json.loads(run.stdout)
@@ -109,10 +111,10 @@ def test_pingall_gives_each_pair_its_own_rtt(fresh_lab: Callable[[str], Plan]) -
 
 
 def test_kernels_without_per_send_stamp_keys_fall_back_to_user_time(
-        fresh_lab: Callable[[str], Plan], monkeypatch: pytest.MonkeyPatch) -> None:
+        deploy: Callable[[str], Plan], monkeypatch: pytest.MonkeyPatch) -> None:
     # Before Linux 6.13 sendmsg refuses SCM_TS_OPT_ID (EINVAL), as it refuses this one.
     monkeypatch.setattr(sockets, "SCM_TS_OPT_ID", 0x7FFF)
-    plan = fresh_lab(LOSSY.replace('loss = "30%"', ""))
+    plan = deploy(LOSSY.replace('loss = "30%"', ""))
     start = time.monotonic()
     r = icmp.ping(plan, "a", "b", count=5, interval=0.01, timeout=0.5)
     assert r.received == 5 and max(r.rtts) < 50.0, r
@@ -120,12 +122,12 @@ def test_kernels_without_per_send_stamp_keys_fall_back_to_user_time(
 
 
 def test_ping_lets_few_requests_wait_for_arp_as_the_kernels_ping_does(
-        fresh_lab: Callable[[str], Plan]) -> None:
+        deploy: Callable[[str], Plan]) -> None:
     # b ignores ARP until a's kernel gives up on it (three requests a second apart, then
     # "host unreachable" for the requests that waited); the next request asks again, and
     # is answered. Before, netlab handed the kernel all 300 requests meanwhile, and all were
     # dropped: 100 % loss, where the kernel's ping, which lets only a few wait, loses those.
-    plan = fresh_lab(LOSSY.replace('loss = "30%"', ""))
+    plan = deploy(LOSSY.replace('loss = "30%"', ""))
     a, b = plan.node("a"), plan.node("b")
     address = b.primary["4"]
     losses = {}

@@ -19,7 +19,12 @@ LAB_NAME_MAX = 12  # netlab.names.LAB_NAME_MAX; kept literal so this module impo
 def unique_name(stem: str = "t") -> str:
     """`stem` plus random hex digits, 12 characters in all (a valid, unique lab name)."""
     assert re.fullmatch(r"[a-z][a-z0-9]{0,7}", stem), f"stem {stem!r}: 1-8 of [a-z0-9]"
-    return stem + secrets.token_hex(LAB_NAME_MAX)[: LAB_NAME_MAX - len(stem)]
+    name = stem + secrets.token_hex(LAB_NAME_MAX)[: LAB_NAME_MAX - len(stem)]
+    _MADE.add(name)
+    return name
+
+
+_MADE: set[str] = set()  # every unique_name() of this process
 
 
 def renamed_doc(doc: dict[str, Any], lab: str, prefix: str | None = None) -> dict[str, Any]:
@@ -90,3 +95,12 @@ RUN = secrets.token_hex(2)
 def run_prefix(stem: str) -> str:
     """`stem` + this run's 4 hex digits, e.g. "t5" -> "t5a3f0" (6 of a name's 12)."""
     return stem + RUN
+
+
+def is_ours(name: str) -> bool:
+    """Whether lab (or namespace prefix) `name` was made by this run: a unique_name() of
+    this process, or built on run_prefix() ("t5" + this run's token + anything). Only such
+    names may be cleaned by force (tests/support/host.py)."""
+    if any(name.startswith(made) for made in _MADE):
+        return True
+    return any(name.startswith(name[:k] + RUN) for k in (1, 2, 3))

@@ -1,360 +1,66 @@
 """Deploy: apply a compiled Plan to the kernel, in phases, rolling back on any failure.
 
-No fork per object: namespaces are created by unshare(2) in this thread (and a second
-one, for large labs) and pinned by bind mounts; every link (bridges, veths with both ends
-placed straight into their namespaces) goes out in one netlink batch from the host's
-namespace; each node then gets one batch (peer end up, addresses, routes) on a socket
-opened inside it (which also gave the namespace's cookie and set lo up with netlab's
-marker, before the namespace was pinned: netlab.linux.namespaces). Interfaces get
-explicit ifindexes, so nothing is looked up (except the uplink's host end, and shaped ends
-in the shaping phase). On this VM's ext4 a new inode costs ~0.4-1 ms of CPU: the
-/run/netns placeholders are hard links to one file, and the per-node files live in the
-lab's tmpfs (/etc/netns/<ns> entries are hard links to one symlink into it per distinct
-content). Speed figures and what was tried: docs/performance.md.
-
-PHASES is the ordered list of (name, step); a new kind of kernel object is a new entry
-there (link shaping is one, from netlab.backends.kernel.shaping). A step gets the Context (plan,
-journal, per-namespace sockets and ifindexes) and may raise; deploy then destroys
-everything the journal lists.
+The order of things: the lab's lock; a lab of that name already deployed is refused (or
+destroyed, with force); the host is checked for names the lab would take
+(netlab.backends.kernel.precheck: nothing is built if any is); the state directory and
+plan are written, the journal opened; then every phase of PHASES
+(netlab.backends.kernel.phases) runs in order, each journaling what it makes before or as
+it makes it. On any failure or Ctrl-C, everything the journal lists is destroyed and the
+error says so ("nothing was built"). Last, commands of the plan's `exec` that died at once
+(a misspelt program: the shell's "not found") are reported as warnings.
 """
 
 from __future__ import annotations
 
 import contextlib
-import os
-import secrets
-import signal
-import socket
-import threading
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from typing import Any
+import sys
+from collections.abc import Callable
 
-from netlab.backends.kernel import files, procs, shaping, uplink
+from netlab.backends.kernel import procs
+from netlab.backends.kernel.phases import PHASES as PHASES
+from netlab.backends.kernel.phases import Context as Context
+from netlab.backends.kernel.phases import DeployError as DeployError
+from netlab.backends.kernel.phases import checkpoint, deferred_interrupts
+from netlab.backends.kernel.precheck import ConflictError as ConflictError
+from netlab.backends.kernel.precheck import precheck
 from netlab.errors import NetlabError, require_root
-from netlab.linux import namespaces, netlink, nft
-from netlab.linux.netns import NETNS_RUN_DIR, netns_path
-from netlab.plan.model import NodePlan, Plan
-from netlab.state import store
-from netlab.state.store import (
-    Record,
-    deployed_labs,
-    lab_dir,
-    lab_lock,
-    read_record,
-    write_plan,
-)
+from netlab.linux import mounts, namespaces, netlink
+from netlab.plan.model import Plan
+from netlab.state import layout
+from netlab.state.journal import Record
+from netlab.state.layout import deployed_labs, lab_dir
+from netlab.state.locks import lab_lock
+from netlab.state.plans import write_plan
 
-# Switch namespaces carry only a bridge: no IPv6 on their ports spares the kernel an
-# addrconf/MLD round per port (frames of every protocol are still bridged).
-SWITCH_SYSCTLS = {"net.ipv6.conf.all.disable_ipv6": "1",
-                  "net.ipv6.conf.default.disable_ipv6": "1"}
+Warn = Callable[[str], None]
 
 
-class DeployError(NetlabError):
-    pass
+def _stderr(text: str) -> None:
+    print(f"warning: {text}", file=sys.stderr)
 
 
-class ConflictError(DeployError):
-    """The lab's names are taken on this host: rejected before anything is built."""
-
-    exit_code = 2
-
-
-@dataclass
-class NsHandle:
-    name: str
-    fd: int  # the namespace itself, for IFLA_NET_NS_FD
-    sock: socket.socket | None = None  # rtnetlink socket bound inside it (nodes only)
-    next_index: int = 2  # 1 is lo
-    ifindex: dict[str, int] = field(default_factory=dict)
-    down: list[tuple[int, str]] = field(default_factory=list)  # veth peers to set up
-
-    def new_index(self, ifname: str) -> int:
-        self.ifindex[ifname] = self.next_index
-        self.next_index += 1
-        return self.ifindex[ifname]
-
-
-@dataclass
-class Context:
-    plan: Plan
-    record: Record
-    origin: namespaces.Origin
-    root: socket.socket  # rtnetlink socket in the host's namespace
-    ns: dict[str, NsHandle] = field(default_factory=dict)
-    extra: dict[str, Any] = field(default_factory=dict)  # for steps added by other modules
-    threads: dict[str, tuple[threading.Thread, list[BaseException]]] = field(
-        default_factory=dict)
-    cancel: threading.Event = field(default_factory=threading.Event)  # stop the threads
-    # This deploy's token, in every namespace's marker and in the placeholders' mark.
-    token: str = field(default_factory=lambda: secrets.token_hex(8))
-
-    def ifindex(self, netns: str, ifname: str) -> int:
-        return self.ns[netns].ifindex[ifname]
-
-    def background(self, name: str, fn: Callable[[], object]) -> None:
-        """Run fn in a thread (it must not change namespaces); `join` re-raises its error."""
-        errors: list[BaseException] = []
-
-        def run() -> None:
-            try:
-                fn()
-            except BaseException as e:  # handed to join()
-                errors.append(e)
-
-        t = threading.Thread(target=run, name=f"netlab-{name}", daemon=True)
-        self.threads[name] = (t, errors)
-        t.start()
-
-    def join(self, name: str | None = None) -> None:
-        for key in [name] if name else list(self.threads):
-            if key not in self.threads:
-                continue
-            t, errors = self.threads.pop(key)
-            t.join()
-            if errors:
-                raise errors[0]
-
-    def close(self) -> None:
-        for h in self.ns.values():
-            if h.sock is not None:
-                h.sock.close()
-            os.close(h.fd)
-        self.ns.clear()
-
-
-Step = Callable[[Context], None]
-
-
-# --- phases ---------------------------------------------------------------------------
-
-
-def make_placeholders(ctx: Context) -> None:
-    """The /run/netns files the namespaces are mounted onto. The first is created with
-    netlab's mark (trusted.netlab, see namespaces.placeholder), the others are hard links
-    to it, sharing the mark: on this VM's ext4 a new inode costs ~1 ms of CPU, a link
-    ~0.01 ms (500 placeholders: 5 ms instead of 0.5 s). link() fails like O_EXCL when the
-    name is taken. Each is journaled just before it is made: a deploy killed right after
-    making one still leaves it journaled; one killed before leaves a journaled name that
-    someone else may take, which destroy tells apart by the mark (files) or the marker
-    (namespaces)."""
-    first: str | None = None
-    mark = namespaces.file_marker(ctx.plan.lab, ctx.token)
-    for name in _creation_order(ctx.plan):
-        path = netns_path(name)
-        ctx.record.add(kind="placeholder", path=path, token=ctx.token)
-        if first is None:
-            namespaces.placeholder(path, mark)
-            first = path
-        else:
-            os.link(first, path)
-
-
-def _creation_order(plan: Plan) -> list[str]:
-    return [s.netns for s in plan.switches] + [n.netns for n in plan.nodes]
-
-
-def write_files(ctx: Context) -> None:
-    """The per-node DNS files (/etc/netns), journaled first.
-
-    In this thread: a background thread overlapping them with the kernel work was tried
-    (before, during and after namespace creation) and was slower on this 2-CPU VM, 1.4-1.9 s
-    against 1.3-1.6 s at 500 nodes: the ext4 work slows namespace and veth creation down.
-    """
-    store_dir = files.store_dir(str(store.run_dir()), ctx.plan.lab)
-    entries = [(n, files.plan_entry(n, store_dir)) for n in ctx.plan.nodes]
-    ctx.record.add_many([e for _, e in entries])
-    files.write_all(entries, ctx.plan.hosts)
-
-
-# Below this many nodes a second thread costs more than it saves.
-PARALLEL_NODES = 64
-
-
-def create_namespaces(ctx: Context) -> None:
-    """Every namespace: switches first, then nodes, the second half of them in a second
-    thread (setns/unshare act per thread). Namespace creation does not hold the RTNL lock
-    throughout, so two threads overlap well on two CPUs (500-node star: 0.32 s -> 0.2 s);
-    overlapping namespace with link creation was measured 2x slower (both need RTNL).
-    """
-    namespaces.ensure_run_dirs(NETNS_RUN_DIR)
-    make_placeholders(ctx)
-    with namespaces.private_proc():  # sysctl writes in O(1), not O(namespaces alive)
-        for sw in ctx.plan.switches:
-            ctx.ns[sw.netns] = _create_switch_ns(ctx, sw.netns)
-            _checkpoint()
-        nodes = ctx.plan.nodes
-        half = len(nodes) // 2 if len(nodes) >= PARALLEL_NODES else len(nodes)
-        if half < len(nodes):
-            ctx.background("namespaces", lambda: _create_nodes_in_thread(ctx, nodes[half:]))
-        for node in nodes[:half]:
-            ctx.ns[node.netns] = _create_node_ns(ctx, node, ctx.origin)
-            _checkpoint()
-        ctx.join("namespaces")
-
-
-def _create_nodes_in_thread(ctx: Context, nodes: list[NodePlan]) -> None:
-    origin = namespaces.Origin()  # this thread's own namespaces, to step back into
+def deploy(plan: Plan, force: bool = False, warn: Warn = _stderr) -> Record:
+    """Build the lab; on any failure (or Ctrl-C) destroy what was built and re-raise,
+    saying that nothing was built. `warn` gets what is worth telling about a lab that
+    was built (an `exec` command that died at once); by default, on stderr."""
     try:
-        with namespaces.private_proc():
-            for node in nodes:
-                if ctx.cancel.is_set():
-                    return
-                ctx.ns[node.netns] = _create_node_ns(ctx, node, origin)
-    finally:
-        origin.close()
-
-
-def _create_switch_ns(ctx: Context, netns: str) -> NsHandle:
-    c = namespaces.create(ctx.origin, netns, _marker(ctx, netns), made=True,
-                          inside=lambda: _sysctls(SWITCH_SYSCTLS, ""))
-    c.sock.close()  # a switch gets no batch of its own: its bridge comes from the host's
-    ctx.record.add(**_netns_entry(ctx, c))
-    return NsHandle(netns, c.fd)
-
-
-def _create_node_ns(ctx: Context, node: NodePlan, origin: namespaces.Origin) -> NsHandle:
-    def inside() -> None:
-        # default.* keys must be set before any interface is created in here.
-        _sysctls(node.sysctls, node.name)
-
-    uts = procs.uts_path(ctx.plan.lab, node.name)
-    c = namespaces.create(origin, node.netns, _marker(ctx, node.netns), uts, node.hostname,
-                          inside, made=True, lo_up=True)
-    assert c.uts is not None
-    ctx.record.add_many([
-        _netns_entry(ctx, c),
-        {"kind": "uts", "path": c.uts.path, "dev": c.uts.dev, "ino": c.uts.ino},
-    ])
-    return NsHandle(node.netns, c.fd, c.sock)
-
-
-def _marker(ctx: Context, netns: str) -> str:
-    return namespaces.marker(ctx.plan.lab, netns, ctx.token)
-
-
-def _netns_entry(ctx: Context, c: namespaces.Created) -> dict[str, Any]:
-    """The journal entry of a new namespace: its cookie proves it is this one."""
-    return {"kind": "netns", "path": c.netns.path, "dev": c.netns.dev, "ino": c.netns.ino,
-            "cookie": c.netns.cookie, "token": ctx.token}
-
-
-def _sysctls(values: dict[str, str], node: str) -> None:
-    for key, value in values.items():
-        try:
-            namespaces.write_sysctl(key, value)
-        except OSError as e:
-            where = f" of node {node}" if node else ""
-            raise DeployError(f"cannot set sysctl {key} = {value}{where}: {e.strerror}") from None
-
-
-def create_links(ctx: Context) -> None:
-    """Bridges, then every veth pair, in one batch sent from the host's namespace."""
-    b = netlink.Batch(ctx.root, "host")
-    switch_ns = {}
-    for sw in ctx.plan.switches:
-        h = ctx.ns[sw.netns]
-        index = h.new_index(sw.bridge)
-        netlink.new_bridge_in(b, index, sw.bridge, sw.mtu, h.fd)
-        switch_ns[sw.netns] = index
-    for v in ctx.plan.veths:
-        main, peer = (v.b, v.a) if v.b.netns in switch_ns and v.a.netns not in switch_ns \
-            else (v.a, v.b)
-        hm, hp = ctx.ns[main.netns], ctx.ns[peer.netns]
-        peer_index = hp.new_index(peer.ifname)
-        hp.down.append((peer_index, peer.ifname))
-        netlink.new_veth(
-            b, name=main.ifname, index=hm.new_index(main.ifname), fd=hm.fd, mtu=main.mtu,
-            master=switch_ns.get(main.netns, 0), peer=peer.ifname,
-            peer_index=peer_index, peer_fd=hp.fd, peer_mtu=peer.mtu)
-    up = ctx.plan.uplink
-    if up is not None:
-        node = ctx.ns[up.netns]
-        ctx.record.add(kind="hostlink", ifname=up.host_ifname, ifindex=None)
-        peer_index = node.new_index(up.ifname)
-        node.down.append((peer_index, up.ifname))
-        netlink.new_veth(
-            b, name=up.host_ifname, index=0, fd=ctx.origin.net, mtu=1500, peer=up.ifname,
-            peer_index=peer_index, peer_fd=node.fd, peer_mtu=1500)
-    b.flush()
-    if up is not None:
-        # Journal the host end by ifindex at once: destroy deletes it only by that index.
-        index = netlink.link_index(ctx.root, up.host_ifname)
-        if index is None:
-            raise DeployError(f"uplink interface {up.host_ifname} vanished")
-        ctx.record.add(kind="hostlink", ifname=up.host_ifname, ifindex=index)
-        ctx.extra["uplink_ifindex"] = index
-
-
-def configure_addresses(ctx: Context) -> None:
-    """Per node: peer ends up, addresses, then routes (whose gateways need the
-    addresses). lo was brought up with its marker, when the namespace was made."""
-    up = ctx.plan.uplink
-    for node in ctx.plan.nodes:
-        h = ctx.ns[node.netns]
-        assert h.sock is not None
-        b = netlink.Batch(h.sock, node.netns)
-        for index, ifname in h.down:
-            netlink.link_up(b, index, ifname)
-        for iface in node.interfaces:
-            for cidr in iface.addresses:
-                netlink.add_address(b, h.ifindex[iface.name], iface.name, cidr)
-        if up is not None and up.node == node.name:
-            netlink.add_address(b, h.ifindex[up.ifname], up.ifname, up.node_address)
-        for r in node.routes:
-            oif = h.ifindex.get(r.dev, 0) if r.dev else 0
-            netlink.add_route(b, r.to, r.via, oif, r.dev)
-        b.flush()
-    _checkpoint()
-
-
-def enable_uplink(ctx: Context) -> None:
-    if ctx.plan.uplink is not None:
-        uplink.enable_host(ctx.plan, ctx.record, ctx.root, ctx.extra["uplink_ifindex"])
-
-
-def load_nftables(ctx: Context) -> None:
-    for node in ctx.plan.nodes:
-        if node.nftables:
-            nft.load(node.nftables, node.netns, f"node {node.name}")
-            _checkpoint()
-
-
-def start_processes(ctx: Context) -> None:
-    for node in ctx.plan.nodes:
-        for k, command in enumerate(node.exec):
-            ctx.record.add(**procs.start(ctx.plan.lab, node, command, k))
-            _checkpoint()
-
-
-PHASES: list[tuple[str, Step]] = [
-    ("namespaces", create_namespaces),
-    ("links", create_links),
-    ("addresses", configure_addresses),
-    ("uplink", enable_uplink),
-    ("files", write_files),
-    ("nftables", load_nftables),
-    ("shaping", shaping.deploy_step),  # rate/delay/jitter/loss of link ends (issue 7)
-    ("processes", start_processes),
-]
-
-
-# --- deploy ---------------------------------------------------------------------------
-
-
-def deploy(plan: Plan, force: bool = False) -> Record:
-    """Build the lab; on any failure (or Ctrl-C) destroy what was built and re-raise."""
-    try:
-        return _deploy(plan, force)
+        record = _deploy(plan, force)
     except OSError as e:  # the kernel or the disk said no: a message, not a traceback
-        what = f"{e.strerror or e}" + (f": {e.filename}" if e.filename else "")
-        raise DeployError(f"cannot deploy lab {plan.lab!r}: {what}"
-                          " (everything it had built was removed)") from e
+        if isinstance(e, NetlabError):
+            raise
+        raise DeployError(f"cannot deploy lab {plan.lab!r}: {_oserror(e)}; nothing was"
+                          " built") from e
+    for text in procs.died_at_once(record.of("proc")):
+        warn(text)
+    return record
+
+
+def _oserror(e: OSError) -> str:
+    return f"{e.strerror or e}" + (f": {e.filename}" if e.filename else "")
 
 
 def _deploy(plan: Plan, force: bool) -> Record:
-    from netlab.backends.kernel.destroy import destroy_lab, undo
+    from netlab.backends.kernel.destroy import destroy_lab
 
     require_root("deploy")
     with lab_lock(plan.lab):
@@ -371,19 +77,19 @@ def _deploy(plan: Plan, force: bool) -> Record:
         ctx = Context(plan, Record(plan.lab), origin, root)
         try:
             precheck(plan, root)
-            with _deferred_interrupts():
+            with deferred_interrupts():
                 try:
                     _write_state(plan, ctx.record)
                     for _name, step in PHASES:
                         step(ctx)
-                    _checkpoint()  # Ctrl-C during the last phase must roll back too
-                except BaseException:
-                    ctx.cancel.set()
-                    with contextlib.suppress(BaseException):
-                        ctx.join()  # nothing may appear after undo removed it
-                    ctx.close()
-                    with contextlib.suppress(Exception):
-                        undo(plan.lab, ctx.record, plan.namespaces)
+                    checkpoint()  # Ctrl-C during the last phase must roll back too
+                except BaseException as e:
+                    note = _roll_back(ctx)
+                    if isinstance(e, NetlabError):
+                        _add_note(e, note)
+                    elif isinstance(e, OSError):
+                        raise DeployError(f"cannot deploy lab {plan.lab!r}: {_oserror(e)};"
+                                          f" {note}") from e
                     raise
         finally:
             ctx.close()
@@ -393,91 +99,40 @@ def _deploy(plan: Plan, force: bool) -> Record:
         return ctx.record
 
 
+def _roll_back(ctx: Context) -> str:
+    """Stop the phases' threads and destroy everything the journal lists; what to tell."""
+    from netlab.backends.kernel.destroy import undo
+
+    lab = ctx.plan.lab
+    ctx.cancel.set()
+    with contextlib.suppress(BaseException):
+        ctx.join()  # nothing may appear after undo removed it
+    ctx.close()
+    try:
+        undo(lab, ctx.record, ctx.plan.namespaces)
+    except Exception as e:  # said to the user, with what to do
+        return (f"removing what this deploy had built failed too ({e}): `netlab destroy"
+                f" {lab}` removes the rest")
+    return "nothing was built (this deploy removed everything it had made)"
+
+
+def _add_note(e: NetlabError, note: str) -> None:
+    """Append `note` to the error's message, keeping its type (and exit code)."""
+    if e.args and isinstance(e.args[0], str) and len(e.args) == 1:
+        e.args = (f"{e.args[0]}; {note}",)
+
+
 def _write_state(plan: Plan, record: Record) -> None:
     """State first, so that an interrupted deploy can always be destroyed. The lab's
     directory is a tmpfs: its many small files (UTS pins, DNS files) cost ~0.01 ms each
     there, against ~0.4 ms of CPU on this VM's ext4 /run."""
-    if str(store.run_dir()) == store.DEFAULT_RUN_DIR:
+    if str(layout.run_dir()) == layout.DEFAULT_RUN_DIR:
         # Shared, like /run/netns: unmounting a lab then also reaches the mount namespaces
         # of `netlab exec` sessions. (Not done for a NETLAB_RUN_DIR override, e.g. in a
         # test's temporary directory, which must stay removable.)
-        namespaces.ensure_run_dirs(str(store.run_dir()))
+        mounts.ensure_run_dirs(str(layout.run_dir()))
     d = lab_dir(plan.lab)
     d.mkdir(parents=True)
-    namespaces.mount_tmpfs(str(d))
+    mounts.mount_tmpfs(str(d))
     write_plan(plan.lab, plan)
     record.open()
-
-
-def precheck(plan: Plan, root: socket.socket) -> None:
-    """Refuse before building anything: every name must be free, every tool present."""
-    problems = []
-    owners = _netns_owners()
-    for name in plan.namespaces:
-        if os.path.lexists(netns_path(name)):
-            owner = owners.get(name)
-            whose = f"it belongs to netlab lab {owner!r}" if owner else \
-                f"it is left from lab {plan.lab!r}, whose state is gone: `netlab destroy" \
-                f" {plan.lab}` removes it" if _marked(netns_path(name), plan.lab) else \
-                "it was not created by netlab, which never adopts namespaces"
-            problems.append(f"network namespace {name!r} already exists ({whose});"
-                            " remove it or set lab.prefix")
-    for node in plan.nodes:
-        if taken := files.conflicts(node.netns, files.store_dir(str(store.run_dir()), plan.lab)):
-            problems.append(f"{', '.join(taken)} already exist(s) (not written by netlab);"
-                            " remove them or set lab.prefix")
-    need_nft = [n.name for n in plan.nodes if n.nftables]
-    if (need_nft or plan.uplink) and not nft.available():
-        problems.append(nft.missing_nft_message(need_nft or [plan.uplink.node]))  # type: ignore[union-attr]
-    problems += uplink.conflicts(plan, root)  # its name, table, subnet against the host's
-    problems += shaping.problems(plan)  # delay/jitter without netem (issue 7)
-    if problems:
-        shown = problems[:8] + ([f"... and {len(problems) - 8} more"] if len(problems) > 8
-                                else [])
-        raise ConflictError(f"cannot deploy lab {plan.lab!r}; nothing was built:\n  - "
-                          + "\n  - ".join(shown))
-
-
-def _marked(path: str, lab: str) -> bool:
-    """Whether the namespace at path carries this lab's marker (its state was lost)."""
-    h = namespaces.hold(path)
-    if h is None:
-        return False
-    h.release()
-    return namespaces.marker_of_lab(h.marker, lab, os.path.basename(path))
-
-
-def _netns_owners() -> dict[str, str]:
-    out = {}
-    for lab in deployed_labs():
-        for e in read_record(lab).of("netns"):
-            out[os.path.basename(e["path"])] = lab
-    return out
-
-
-# Ctrl-C (and SIGTERM) during deploy are held back to the next checkpoint, so that a
-# namespace is never created without being journaled; then they raise KeyboardInterrupt.
-_pending: list[int] = []
-
-
-def _checkpoint() -> None:
-    if _pending:
-        _pending.clear()
-        raise KeyboardInterrupt
-
-
-@contextlib.contextmanager
-def _deferred_interrupts() -> Iterator[None]:
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    saved = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
-    for s in saved:
-        signal.signal(s, lambda signum, frame: _pending.append(signum))
-    try:
-        yield
-        _checkpoint()
-    finally:
-        for s, h in saved.items():
-            signal.signal(s, h)
-        _pending.clear()

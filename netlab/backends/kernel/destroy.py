@@ -20,22 +20,16 @@ import os
 import signal
 import stat
 from dataclasses import dataclass, field
+from typing import Any, cast
 
 from netlab.backends.kernel import files, hostsettings, procs
 from netlab.errors import NetlabError
-from netlab.linux import namespaces, netlink, nft
-from netlab.linux.namespaces import Held
+from netlab.linux import mounts, namespaces, netlink, nft, ownership
 from netlab.linux.netns import NETNS_RUN_DIR, netns_path
-from netlab.state.store import (
-    PLAN_FILE,
-    UTS_DIR,
-    Record,
-    lab_dir,
-    lab_lock,
-    read_record,
-    remove_lab_dir,
-    run_dir,
-)
+from netlab.linux.ownership import Held
+from netlab.state.journal import Record, read_record
+from netlab.state.layout import PLAN_FILE, UTS_DIR, lab_dir, remove_lab_dir, run_dir
+from netlab.state.locks import lab_lock
 
 
 @dataclass
@@ -60,26 +54,13 @@ def undo(name: str, record: Record, planned: list[str] | None = None,
     /etc/netns entries): among the planned names, or all of /run/netns without a plan."""
     rep = Report(name)
     rep.skipped += [str(d) for d in record.damaged]  # damaged journal lines: reported
-    entries = record.entries
-    namespaces.raise_nofile(len(entries) + 256)  # one descriptor per held namespace
+    namespaces.raise_nofile(len(record.entries) + 256)  # one descriptor per held namespace
     held: dict[str, Held] = {}  # path -> proven namespace, held open until it is removed
     try:
         journaled, unmounted = _prove_journaled(name, record, held, rep)
         found = _prove_by_marker(name, held, journaled, planned) if scan else []
         _end_processes(record, held, rep)
-        for e in entries:
-            if e.get("kind") == "hostnft":
-                nft.delete_host_table(e["family"], e["table"])
-        for e in entries:
-            if e.get("kind") == "hostlink" and e.get("ifindex"):
-                _delete_host_link(e["ifname"], int(e["ifindex"]), rep)
-        # Host settings (ip_forward, neighbour limits): the host-wide record knows this lab's
-        # holds ("hosthold" in the journal); the last holder to leave restores them.
-        if name:
-            try:
-                hostsettings.release_lab(name)
-            except (OSError, NetlabError) as e:  # never keeps the rest from being removed
-                rep.skipped.append(f"host settings: {e}")
+        _remove_host_objects(name, record, rep)
         _unpin_uts(name, record)
         for h in held.values():
             if namespaces.unpin_held(h):
@@ -87,33 +68,73 @@ def undo(name: str, record: Record, planned: list[str] | None = None,
     finally:
         for h in held.values():
             h.release()
-    for path, token in unmounted.items():  # placeholders with no namespace on them
-        mine = namespaces.remove_placeholder(
-            path, lambda m, t=token: t is not None and m == namespaces.file_marker(name, t))
+    _remove_placeholders(name, unmounted, rep)
+    if planned is not None:
+        _report_unproven(planned, set(held) | journaled, rep)
+    _remove_etc(name, record, found, rep)
+    if name:
+        _remove_state_dir(name, rep)
+    return rep
+
+
+def _remove_host_objects(name: str, record: Record, rep: Report) -> None:
+    """What the lab has in the host's namespace: its nft table, its uplink's host end
+    (only if the recorded ifindex still has the recorded name), and its holds on host
+    settings (ip_forward, neighbour limits: the host-wide record knows them, "hosthold"
+    in the journal; the last holder to leave restores them)."""
+    for t in record.of("hostnft"):
+        nft.delete_host_table(t["family"], t["table"])
+    for link in record.of("hostlink"):
+        if link["ifindex"]:
+            _delete_host_link(link["ifname"], link["ifindex"])
+    if name:
+        try:
+            hostsettings.release_lab(name)
+        except (OSError, NetlabError) as e:  # never keeps the rest from being removed
+            rep.skipped.append(f"host settings: {e}")
+
+
+def _remove_placeholders(name: str, unmounted: dict[str, str | None], rep: Report) -> None:
+    """Journaled /run/netns files with no namespace on them: removed if they carry the
+    mark of the deploy that journaled them, else someone else's and left alone."""
+    for path, token in unmounted.items():
+        mine = ownership.remove_placeholder(
+            path, lambda m, t=token: t is not None and m == ownership.file_marker(name, t))
         if not mine and os.path.lexists(path):
             rep.skipped.append(f"{path}: a file netlab did not make; left alone")
-    if planned is not None:
-        seen = {os.path.basename(p) for p in held} | {os.path.basename(p) for p in journaled}
-        for ns_name in planned:  # (journaled ones were reported above if left alone)
-            if ns_name not in seen and os.path.lexists(netns_path(ns_name)):
-                rep.skipped.append(f"netns {ns_name}: exists but is not one netlab created"
-                                   " (no record, no marker); left alone")
-    for e in entries:
-        if e.get("kind") == "etc":
-            there = os.path.lexists(files.etc_dir(e["netns"]))
-            files.remove(e)
-            rep.etc += there and not os.path.lexists(files.etc_dir(e["netns"]))
+
+
+def _report_unproven(planned: list[str], seen_paths: set[str], rep: Report) -> None:
+    """Planned namespaces that exist but were neither journaled nor marked: not netlab's
+    (journaled ones left alone were reported when they failed their proof)."""
+    seen = {os.path.basename(p) for p in seen_paths}
+    for ns_name in planned:
+        if ns_name not in seen and os.path.lexists(netns_path(ns_name)):
+            rep.skipped.append(f"netns {ns_name}: exists but is not one netlab created"
+                               " (no record, no marker); left alone")
+
+
+def _remove_etc(name: str, record: Record, found: list[str], rep: Report) -> None:
+    """/etc/netns entries: the journaled ones, and, for namespaces found by their marker,
+    those that are what netlab writes."""
+    for e in record.of("etc"):
+        there = os.path.lexists(files.etc_dir(e["netns"]))
+        files.remove(cast(dict[str, Any], e))
+        rep.etc += there and not os.path.lexists(files.etc_dir(e["netns"]))
     store = files.store_dir(str(run_dir()), name)
     for ns_name in found:
-        rep.etc += _remove_etc(ns_name, store)
-    if name:
-        d = str(lab_dir(name))
-        rep.state = os.path.lexists(d)
-        if os.path.ismount(d):  # the lab directory's tmpfs
-            with contextlib.suppress(OSError):
-                namespaces.umount2(d, namespaces.MNT_DETACH | namespaces.UMOUNT_NOFOLLOW)
-        remove_lab_dir(name)
-    return rep
+        rep.etc += _remove_unjournaled_etc(ns_name, store)
+
+
+def _remove_state_dir(name: str, rep: Report) -> None:
+    """The lab's state directory: its tmpfs unmounted first (which detaches the UTS pins
+    in it), then whatever is left, never through a link or into another mount."""
+    d = str(lab_dir(name))
+    rep.state = os.path.lexists(d)
+    if os.path.ismount(d):
+        with contextlib.suppress(OSError):
+            mounts.umount2(d, mounts.MNT_DETACH | mounts.UMOUNT_NOFOLLOW)
+    remove_lab_dir(name)
 
 
 def _prove_journaled(name: str, record: Record, held: dict[str, Held], rep: Report,
@@ -124,22 +145,22 @@ def _prove_journaled(name: str, record: Record, held: dict[str, Held], rep: Repo
     those with no namespace on them, with their deploy token (for the placeholder mark)."""
     cookies: dict[str, int | None] = {}
     tokens: dict[str, str | None] = {}
-    for e in record.entries:
-        if e.get("kind") in ("placeholder", "netns"):
-            tokens[e["path"]] = e.get("token") or tokens.get(e["path"])
-            if e["kind"] == "netns":
-                cookies[e["path"]] = e.get("cookie")
+    for e in record.entries:  # in journal order: a placeholder comes before its netns
+        if e["kind"] == "placeholder" or e["kind"] == "netns":
+            tokens[e["path"]] = e["token"] or tokens.get(e["path"])
+        if e["kind"] == "netns":
+            cookies[e["path"]] = e["cookie"]
     unmounted = {}
     for path, token in tokens.items():
         cookie = cookies.get(path)
-        h = namespaces.hold(path, marker=cookie is None)
+        h = ownership.hold(path, marker=cookie is None)
         if h is None:
             unmounted[path] = token
             continue
         if cookie is not None:
             ok = h.cookie == cookie
         else:
-            ok = token is not None and h.marker == namespaces.marker(
+            ok = token is not None and h.marker == ownership.marker(
                 name, os.path.basename(path), token)
         if ok:
             held[path] = h
@@ -168,11 +189,11 @@ def _prove_by_marker(name: str, held: dict[str, Held], journaled: set[str],
         path = netns_path(ns_name)
         if path in held or path in journaled:
             continue
-        h = namespaces.hold(path)
+        h = ownership.hold(path)
         if h is None:
-            namespaces.remove_placeholder(
-                path, lambda m: namespaces.file_marker_of_lab(m, name))
-        elif namespaces.marker_of_lab(h.marker, name, ns_name):
+            ownership.remove_placeholder(
+                path, lambda m: ownership.file_marker_of_lab(m, name))
+        elif ownership.marker_of_lab(h.marker, name, ns_name):
             held[path] = h
             found.append(ns_name)
         else:
@@ -184,7 +205,7 @@ def _end_processes(record: Record, held: dict[str, Held], rep: Report) -> None:
     """The journaled processes (by pid and start time), then any other process living in
     a proven namespace: journaled too late (deploy killed inside its start), one that
     left its session, a `netlab shell`: it would keep the namespace alive."""
-    rep.processes += procs.stop(record.of("proc"))
+    rep.processes += procs.stop(cast(list[dict[str, Any]], record.of("proc")))
     ids = {(h.dev, h.ino) for h in held.values()}  # held: no other namespace has these
     for pid in procs.in_namespaces(ids) if ids else []:
         with contextlib.suppress(ProcessLookupError):
@@ -215,7 +236,7 @@ def _unpin_uts(name: str, record: Record) -> None:
 _ETC_FILES = {"hosts", "resolv.conf", "hostname"}
 
 
-def _remove_etc(netns: str, store: str) -> int:
+def _remove_unjournaled_etc(netns: str, store: str) -> int:
     """Remove /etc/netns/<netns> of a namespace found by its marker (no journal), only if
     it is what netlab writes: a link into the lab's store, or a directory holding only
     hosts / resolv.conf / hostname files (or links into the store). An empty directory,
@@ -260,7 +281,7 @@ def _into_store(link: str, store: str) -> bool:
     return os.path.commonpath([target, store]) == store
 
 
-def _delete_host_link(ifname: str, ifindex: int, rep: Report) -> None:
+def _delete_host_link(ifname: str, ifindex: int) -> None:
     sock = netlink.open_socket()
     try:
         if netlink.link_index(sock, ifname) != ifindex:

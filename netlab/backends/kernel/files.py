@@ -9,7 +9,10 @@ node) instead of a directory and two files each: most of a second saved at 500 n
 /etc/netns/<ns> directory already exists, the files are written into it instead.
 
 Every node's hosts file is the plan's one lab-level text, so nodes differ only by their
-resolv.conf: a lab has as many directories as distinct resolv.conf texts (usually one).
+resolv.conf and whether they get the hosts file at all: a lab has as many directories as
+distinct pairs (usually one). A node whose plan says `hosts_file = false` gets no hosts
+file: `ip netns exec` bind-mounts only the files that exist in /etc/netns/<ns>, so that
+node sees the machine's own /etc/hosts (and asks DNS for the lab's names).
 """
 
 from __future__ import annotations
@@ -47,9 +50,10 @@ def store_dir(run_dir: str, lab: str) -> str:
 
 
 def _content_key(node: NodePlan) -> str:
-    # The hosts text is the same for every node (plan format 2): not hashed per node.
+    # The hosts text is the same for every node (plan format 2): not hashed per node,
+    # only whether the node gets it.
     digest = hashlib.sha1(node.resolv_conf.encode()).hexdigest()
-    return f"files-{digest[:12]}"
+    return f"files-{digest[:12]}" + ("" if node.hosts_file else "-nohosts")
 
 
 def plan_entry(node: NodePlan, store: str) -> dict[str, Any]:
@@ -63,7 +67,7 @@ def plan_entry(node: NodePlan, store: str) -> dict[str, Any]:
 
 def write_all(pairs: list[tuple[NodePlan, dict[str, Any]]], hosts: str) -> None:
     """Write each distinct pair of files once, then give every node its /etc/netns entry;
-    `hosts` is the plan's hosts text, every node's /etc/hosts.
+    `hosts` is the plan's hosts text, the /etc/hosts of every node with `hosts_file`.
 
     The first node with a given target gets a new symlink; the others get hard links to
     that symlink, which cost no new inode on the host's filesystem.
@@ -71,11 +75,12 @@ def write_all(pairs: list[tuple[NodePlan, dict[str, Any]]], hosts: str) -> None:
     first_link: dict[str, str] = {}
     for node, entry in pairs:
         link = entry.get("link")
+        text = hosts if node.hosts_file else None
         if link is None:
-            _write_files(etc_dir(node.netns), node.resolv_conf, hosts)
+            _write_files(etc_dir(node.netns), node.resolv_conf, text)
             continue
         if link not in first_link:
-            _write_files(link, node.resolv_conf, hosts)
+            _write_files(link, node.resolv_conf, text)
         path = etc_dir(node.netns)
         if _stale_link(path, os.path.dirname(link)):
             os.unlink(path)
@@ -87,9 +92,12 @@ def write_all(pairs: list[tuple[NodePlan, dict[str, Any]]], hosts: str) -> None:
             first_link[link] = path
 
 
-def _write_files(d: str, resolv_conf: str, hosts: str) -> None:
+def _write_files(d: str, resolv_conf: str, hosts: str | None) -> None:
+    """resolv.conf, and hosts unless it is None (the node then sees the machine's)."""
     os.makedirs(d, mode=0o755, exist_ok=True)
     for name, text in (("resolv.conf", resolv_conf), ("hosts", hosts)):
+        if text is None:
+            continue
         fd = os.open(os.path.join(d, name), os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC,
                      0o644)
         try:

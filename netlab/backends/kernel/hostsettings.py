@@ -2,13 +2,9 @@
 netlab process on the host (whatever its NETLAB_RUN_DIR), restored exactly by the last
 one to leave.
 
-Two groups of sysctls (paths under /proc/sys/net):
-- "forwarding", for uplinks: ipv4/ip_forward. Writing it makes the kernel
-  (devinet.c, inet_forward_change) also set ipv4/conf/default/forwarding and the
-  forwarding of every existing interface to the same value, and conf/all/accept_redirects
-  to the opposite, so all of those are saved with it. (Turning it on also switches LRO
-  off on every interface, which is not a sysctl and is not restored.)
-- "neigh", for pingall: {ipv4,ipv6}/neigh/default/gc_thresh{1,2,3}, which are host-wide.
+Two groups of sysctls: "forwarding" for uplinks, "neigh" for pingall (hostrecord.py has
+them, and the record's format and checks). Turning ip_forward on also switches LRO off on
+every interface, which is not a sysctl and is not restored.
 
 The record is /run/netlab-host/settings.json, a fixed path, in a root-owned 0700
 directory that is also the lock (flock on the directory). It lists the holders: which lab,
@@ -30,64 +26,44 @@ import errno
 import fcntl
 import json
 import os
-import re
 import secrets
 import socket
 import stat
 import sys
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
 
+from netlab.backends.kernel.hostrecord import FORWARDING as FORWARDING
+from netlab.backends.kernel.hostrecord import (
+    FORWARDING_FIXED,
+    IFACE_KEY,
+    IP_FORWARD,
+    NEIGH_KEYS,
+    VALUE,
+    Group,
+    Holder,
+    HostRecord,
+    dumps,
+    ifname_ok,
+    parse,
+)
+from netlab.backends.kernel.hostrecord import NEIGH as NEIGH
 from netlab.errors import NetlabError
-from netlab.names import lab_name_problem
-from netlab.state import store
+from netlab.linux.netns import in_host_netns
+from netlab.state.journal import HostHoldEntry, Record
+from netlab.state.layout import RECORD_FILE, lab_dir
+from netlab.state.layout import run_dir as state_run_dir
 
 HOST_DIR = "/run/netlab-host"
 RECORD_NAME = "settings.json"
-FORMAT = 1
 RELEASED = "host-released"  # in a lab's state directory: its holds are gone for good
 JOURNAL_KIND = "hosthold"  # a lab's journal line for each of its holds: need, token
-FORWARDING, NEIGH = "forwarding", "neigh"
 PROC_NET = "/proc/sys/net/"
-IP_FORWARD = "ipv4/ip_forward"
-_FORWARDING_FIXED = (IP_FORWARD, "ipv4/conf/default/forwarding",
-                     "ipv4/conf/all/accept_redirects")
-NEIGH_KEYS = tuple(f"{fam}/neigh/default/gc_thresh{n}" for fam in ("ipv4", "ipv6")
-                   for n in (1, 2, 3))
-_IFACE_KEY = re.compile(r"ipv4/conf/([^/]+)/forwarding")
-_VALUE = re.compile(r"-?[0-9]{1,10}")
-_TOKEN = re.compile(r"[0-9a-f]{32}")
 _MAX_RECORD = 16 << 20  # bytes; a real record is a few KiB
 _MAX_JOURNAL = 256 << 20
-_MAX_ITEMS = 1 << 16
 
 
 class HostSettingsError(NetlabError):
     pass
-
-
-@dataclass
-class Holder:
-    need: str
-    run_dir: str
-    lab: str
-    token: str
-    ifname: str | None = None  # a forwarding holder's uplink interface, to see it is alive
-    ifindex: int | None = None
-
-
-@dataclass
-class Group:
-    """Values of a group of sysctls netlab changed, as they were before it did."""
-
-    values: dict[str, str]  # path under /proc/sys/net -> value
-    ifindex: dict[str, int] = field(default_factory=dict)  # interface -> its ifindex then
-
-
-@dataclass
-class HostRecord:
-    groups: dict[str, Group] = field(default_factory=dict)
-    holders: list[Holder] = field(default_factory=list)
 
 
 def new_token() -> str:
@@ -95,7 +71,7 @@ def new_token() -> str:
 
 
 def run_dir() -> str:
-    return str(store.run_dir())
+    return str(state_run_dir())
 
 
 # --- the lock and the record ----------------------------------------------------------
@@ -161,95 +137,12 @@ def _load(dfd: int) -> HostRecord:
     return rec
 
 
-def parse(raw: object) -> tuple[HostRecord, list[str]]:
-    """The record from its JSON value, keeping only what passes every check; and what was
-    dropped, and why."""
-    rec = HostRecord()
-    if not isinstance(raw, dict) or raw.get("format") != FORMAT:
-        return rec, ["not a netlab host-settings record of format 1; starting a new one"
-                     " (settings saved in it cannot be restored)"]
-    problems: list[str] = []
-    groups = raw.get("groups")
-    for name, g in (groups.items() if isinstance(groups, dict) else ()):
-        if name not in (FORWARDING, NEIGH) or not isinstance(g, dict):
-            problems.append(f"group {str(name)[:40]!r}: unknown or not an object; dropped")
-            continue
-        values, ifindex = g.get("values"), g.get("ifindex", {})
-        if not isinstance(values, dict) or not isinstance(ifindex, dict) or \
-                len(values) > _MAX_ITEMS or len(ifindex) > _MAX_ITEMS:
-            problems.append(f"group {name}: values malformed; dropped")
-            continue
-        kept = Group({}, {})
-        for k, v in values.items():
-            if _key_ok(name, k) and isinstance(v, str) and _VALUE.fullmatch(v):
-                kept.values[k] = v
-            else:
-                problems.append(f"group {name}: {str(k)[:60]!r} = {str(v)[:20]!r} is not a"
-                                " setting netlab saves; dropped")
-        for k, v in ifindex.items():
-            if ifname_ok(k) and _index_ok(v):
-                kept.ifindex[k] = v
-            else:
-                problems.append(f"group {name}: interface {str(k)[:20]!r}: bad ifindex; dropped")
-        rec.groups[name] = kept
-    holders = raw.get("holders")
-    for h in (holders if isinstance(holders, list) else [])[:_MAX_ITEMS]:
-        why = _holder_problem(h) if isinstance(h, dict) else "not an object"
-        if why is None:
-            rec.holders.append(Holder(h["need"], h["run_dir"], h["lab"], h["token"],
-                                      h.get("ifname"), h.get("ifindex")))
-        else:
-            problems.append(f"holder {str(h)[:80]}: {why}; dropped")
-    return rec, problems
-
-
-def _key_ok(group: str, key: object) -> bool:
-    if not isinstance(key, str):
-        return False
-    if group == NEIGH:
-        return key in NEIGH_KEYS
-    if key in _FORWARDING_FIXED:
-        return True
-    m = _IFACE_KEY.fullmatch(key)
-    return m is not None and ifname_ok(m.group(1)) and m.group(1) not in ("all", "default")
-
-
-def ifname_ok(name: object) -> bool:
-    """A name the kernel could give an interface (dev_valid_name), in printable ASCII."""
-    return isinstance(name, str) and 0 < len(name) <= 15 and name not in (".", "..") and \
-        all("!" <= c <= "~" and c not in "/:" for c in name)
-
-
-def _index_ok(v: object) -> bool:
-    return type(v) is int and 0 < v < 1 << 31
-
-
-def _holder_problem(h: dict[str, object]) -> str | None:
-    need, rd, lab, token = h.get("need"), h.get("run_dir"), h.get("lab"), h.get("token")
-    if need not in (FORWARDING, NEIGH):
-        return "unknown need"
-    if not isinstance(lab, str) or lab_name_problem(lab) is not None:
-        return "bad lab name"
-    if not isinstance(rd, str) or not rd.startswith("/") or len(rd) > 1024 or \
-            os.path.normpath(rd) != rd or not rd.isprintable():
-        return "bad run directory"
-    if not isinstance(token, str) or not _TOKEN.fullmatch(token):
-        return "bad token"
-    ifname, ifindex = h.get("ifname"), h.get("ifindex")
-    if (ifname is None) != (ifindex is None) or \
-            (ifname is not None and not (ifname_ok(ifname) and _index_ok(ifindex))):
-        return "bad interface"
-    return None
-
-
 def _store(dfd: int, rec: HostRecord) -> None:
     if not rec.groups and not rec.holders:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(RECORD_NAME, dir_fd=dfd)
         return
-    data = json.dumps({"format": FORMAT,
-                       "groups": {k: asdict(g) for k, g in sorted(rec.groups.items())},
-                       "holders": [asdict(h) for h in rec.holders]}, indent=1)
+    data = dumps(rec)
     tmp = RECORD_NAME + ".tmp"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC,
                  0o600, dir_fd=dfd)
@@ -338,9 +231,9 @@ def _alive(h: Holder) -> bool:
     except OSError as e:
         if e.errno in (errno.ENOTDIR, errno.ELOOP):
             return False
-    if not _journal_has(os.path.join(lab, store.RECORD_FILE), h.token):
+    if not _journal_has(os.path.join(lab, RECORD_FILE), h.token):
         return False
-    if h.ifname is not None and _in_host_netns():
+    if h.ifname is not None and in_host_netns():
         try:
             return socket.if_nametoindex(h.ifname) == h.ifindex
         except OSError:
@@ -367,25 +260,8 @@ def _journal_has(path: str, token: str) -> bool:
         os.close(fd)
 
 
-def _in_host_netns() -> bool:
-    """Whether this thread is in the host's network namespace: that of PID 1, or, where
-    PID 1 cannot be inspected (a sandbox), that of this process's main thread (netlab
-    steps into lab namespaces only for moments, never while it handles host settings)."""
-    try:
-        mine = os.stat("/proc/thread-self/ns/net")
-    except OSError:
-        return False
-    for ref in ("/proc/1/ns/net", "/proc/self/ns/net"):
-        try:
-            host = os.stat(ref)
-        except OSError:
-            continue
-        return (mine.st_dev, mine.st_ino) == (host.st_dev, host.st_ino)
-    return False
-
-
 def _require_host_netns() -> None:
-    if not _in_host_netns():
+    if not in_host_netns():
         raise HostSettingsError("host settings can only be changed from the host's own"
                                 " network namespace")
 
@@ -421,12 +297,12 @@ def _current(group: str) -> Group:
         ifindex: dict[str, int] = {}
     else:
         ifindex = _interfaces()
-        keys = list(_FORWARDING_FIXED) + [f"ipv4/conf/{n}/forwarding" for n in ifindex]
+        keys = list(FORWARDING_FIXED) + [f"ipv4/conf/{n}/forwarding" for n in ifindex]
     values = {}
     for k in keys:
         with contextlib.suppress(OSError):
             v = read(k)
-            if _VALUE.fullmatch(v):
+            if VALUE.fullmatch(v):
                 values[k] = v
     return Group(values, {n: i for n, i in ifindex.items()
                           if f"ipv4/conf/{n}/forwarding" in values})
@@ -436,8 +312,8 @@ def _restore(name: str, g: Group) -> None:
     """Write the saved values back. ip_forward first: writing it resets the others."""
     order = sorted(g.values, key=lambda k: (k != IP_FORWARD, k))
     for key in order:
-        m = _IFACE_KEY.fullmatch(key)
-        if m is not None and key not in _FORWARDING_FIXED:
+        m = IFACE_KEY.fullmatch(key)
+        if m is not None and key not in FORWARDING_FIXED:
             try:  # an interface that went away, or a new one under the old name
                 if socket.if_nametoindex(m.group(1)) != g.ifindex.get(m.group(1)):
                     continue
@@ -475,13 +351,13 @@ def raise_neighbour_limits(lab: str, entries: int, target: dict[str, int]) -> li
                 and entries >= int(v) // 2]
         if not fams:
             return []
-        lab_dir = store.lab_dir(lab)
-        if os.path.lexists(lab_dir / RELEASED) or not (lab_dir / store.RECORD_FILE).is_file():
+        d = lab_dir(lab)
+        if os.path.lexists(d / RELEASED) or not (d / RECORD_FILE).is_file():
             return []  # being destroyed, or not deployed: nothing would give it back
         token = new_token()
-        journal = store.Record(lab).open()
+        journal = Record(lab).open()
         try:
-            journal.add(kind=JOURNAL_KIND, need=NEIGH, token=token)
+            journal.add(HostHoldEntry(kind="hosthold", need=NEIGH, token=token))
         finally:
             journal.close()
         s.add(Holder(NEIGH, run_dir(), lab, token))
@@ -503,7 +379,7 @@ def release_lab(lab: str) -> None:
     # Marked before the lock is taken: a pingall that holds the lock now has its hold
     # removed below; one that gets the lock later sees the mark and takes none.
     with contextlib.suppress(OSError, NetlabError):  # no (safe) state directory: no mark
-        os.close(os.open(store.lab_dir(lab) / RELEASED, os.O_WRONLY | os.O_CREAT
+        os.close(os.open(lab_dir(lab) / RELEASED, os.O_WRONLY | os.O_CREAT
                          | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600))
     with session(create=False) as s:
         if s is None:

@@ -1,5 +1,9 @@
 """Runtime link control: take a wire down and up, change its shaping, read it back.
 
+Links go up and down, and addresses and routes come back, through netlab.linux.netlink,
+the layer deploy builds them with (requests packed in-process, in the node's namespace);
+shaping goes through shaping.py, deploy's own path too.
+
 Taking an interface down makes the kernel drop its routes (and its IPv6 addresses), and
 bringing it up does not bring them back; so `up` restores the plan's addresses and routes
 of the nodes at both ends (routes through links still down fail and are skipped: they come
@@ -9,9 +13,12 @@ back when those links do).
 from __future__ import annotations
 
 import contextlib
+import socket
+from collections.abc import Iterator
 
 from netlab.backends.kernel import shaping
 from netlab.compile import linkprops
+from netlab.errors import NetlabError
 from netlab.linux import netlink
 from netlab.linux.netns import entered
 from netlab.plan.model import NodePlan, Plan, ShapingPlan
@@ -19,12 +26,32 @@ from netlab.plan.wires import Side, Wire
 from netlab.state import linkstate
 
 
+@contextlib.contextmanager
+def _socket_in(netns: str) -> Iterator[socket.socket]:
+    """A netlink socket of `netns` (opened inside; it stays bound there), closed after."""
+    with entered(netns):
+        sock = netlink.open_socket()
+    try:
+        yield sock
+    finally:
+        sock.close()
+
+
+def _link(sock: socket.socket, netns: str, ifname: str) -> netlink.LinkInfo:
+    link = netlink.get_link(sock, name=ifname)
+    if link is None:
+        raise NetlabError(f"no interface {ifname!r} in namespace {netns!r}")
+    return link
+
+
 def set_up(plan: Plan, wire: Wire, up: bool) -> None:
     """Admin state of both ends of `wire`; recorded in the lab's state directory."""
     for side in (wire.a, wire.b):
-        with shaping.ipr_in(side.end.netns) as ipr:
-            index = shaping.ifindex(ipr, side.end.ifname, side.end.netns)
-            ipr.link("set", index=index, state="up" if up else "down")
+        netns, ifname = side.end.netns, side.end.ifname
+        with _socket_in(netns) as sock:
+            b = netlink.Batch(sock, netns)
+            netlink.set_link_state(b, _link(sock, netns, ifname).index, ifname, up)
+            b.flush()
         linkstate.record(plan.lab, side.end, down=not up)
     if up:
         for side in (wire.a, wire.b):
@@ -40,9 +67,7 @@ def _node(plan: Plan, side: Side) -> NodePlan | None:
 def restore(node: NodePlan) -> None:
     """Re-add the node's planned addresses and routes (idempotent: replace), the way
     deploy adds them (IPv6 without DAD)."""
-    with entered(node.netns):
-        sock = netlink.open_socket()
-    try:
+    with _socket_in(node.netns) as sock:
         b = netlink.Batch(sock, node.netns)
         for iface in node.interfaces:
             index = netlink.link_index(sock, iface.name)
@@ -55,8 +80,6 @@ def restore(node: NodePlan) -> None:
         # Some fail while an interface or next hop is still down: they return with it.
         with contextlib.suppress(netlink.NetlinkError):
             b.flush()
-    finally:
-        sock.close()
 
 
 def set_shaping(plan: Plan, wire: Wire, new: dict[str, ShapingPlan | None]) -> None:
@@ -68,25 +91,8 @@ def set_shaping(plan: Plan, wire: Wire, new: dict[str, ShapingPlan | None]) -> N
 
 
 def is_up(netns: str, ifname: str) -> bool:
-    with shaping.ipr_in(netns) as ipr:
-        index = shaping.ifindex(ipr, ifname, netns)
-        link = ipr.get_links(index)[0]
-    return bool(link["flags"] & 1)
-
-
-def interface_props(plan: Plan, node: str, ifname: str) -> tuple[ShapingPlan | None, bool]:
-    """(shaping the kernel applies to what node:ifname sends, admin up) — for status."""
-    n = plan.node(node)
-    iface = next(i for i in n.interfaces if i.name == ifname)
-    props = shaping.read_props(n.netns, ifname, (iface.peer.netns, iface.peer.ifname))
-    return props, is_up(n.netns, ifname)
-
-
-def describe_interface(plan: Plan, node: str, ifname: str) -> str:
-    """'rate 10mbit loss 1%', 'down', '' … one status column."""
-    props, up = interface_props(plan, node, ifname)
-    text = linkprops.describe(props)
-    return text if up else ("down " + text).strip()
+    with _socket_in(netns) as sock:
+        return _link(sock, netns, ifname).up
 
 
 def shaping_status(plan: Plan) -> dict[str, tuple[ShapingPlan | None, ShapingPlan | None]]:
@@ -106,7 +112,6 @@ def shaping_status(plan: Plan) -> dict[str, tuple[ShapingPlan | None, ShapingPla
             actual = shaping.read_props(e.netns, e.ifname, (peer.end.netns, peer.end.ifname))
             out[side.label] = (expected, actual)
     return out
-
 
 
 def status_extras(plan: Plan) -> tuple[dict[tuple[str, str], str], set[tuple[str, str]],

@@ -1,25 +1,37 @@
 """What a deployed lab looks like in the kernel, compared with its saved plan.
 
 Everything is read from the kernel (netlink dumps from a socket opened inside each
-namespace), not from the state file; the plan and journal only say what to expect. Any
-difference is reported as drift: a missing namespace (network, or a node's UTS namespace,
-without which `exec` refuses to run), interface, address or route, an interface that is
-down, or a namespace that is no longer the one netlab created (its cookie, read from the
-same socket, is not the journaled one: see netlab.linux.namespaces).
+namespace, sysctls read there), not from the state file; the plan and journal only say
+what to expect. Every difference is drift (LabStatus.drift, one line each; `netlab status`
+exits 1 when there is any):
+
+- what is missing: a namespace (network, or a node's UTS namespace, without which `exec`
+  refuses to run), an interface, an address or a route of the plan, or an interface that
+  is down (links cut on purpose with `netlab link ... down` are not drift);
+- what is no longer netlab's: a namespace whose cookie is not the journaled one;
+- what was added or changed by hand or by a daemon: addresses and routes the plan does not
+  have (kernel-made ones are not: link-local fe80::/64 addresses, routes the kernel derives
+  from addresses, the local and multicast tables), interfaces that are up and not in the
+  plan, and every sysctl the plan sets whose value is now different (`ip_forward` 1 -> 0);
+- shaping that differs from the plan and its runtime changes (netlab.backends.kernel.linkctl).
 """
 
 from __future__ import annotations
 
 import ipaddress
 import os
-import socket
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from netlab.backends.kernel import procs as procs_mod
+from netlab.backends.kernel import readback
+from netlab.backends.kernel.readback import Kernel, read_namespace
 from netlab.errors import NamespaceGone
-from netlab.linux.netns import CLONE_NEWUTS, entered, open_ns
-from netlab.plan.model import Plan
-from netlab.state.store import read_plan, read_record
+from netlab.linux.netns import CLONE_NEWUTS, open_ns
+from netlab.plan.model import NodePlan, Plan, SwitchPlan
+from netlab.state.journal import read_record
+from netlab.state.plans import read_plan
 
 
 @dataclass
@@ -52,10 +64,15 @@ class NsStatus:
     interfaces: list[IfaceStatus] = field(default_factory=list)
     routes: list[str] = field(default_factory=list)
     processes: list[ProcStatus] = field(default_factory=list)
+    sysctls: dict[str, str] = field(default_factory=dict)  # the plan's keys, as read
 
 
 @dataclass
 class LabStatus:
+    """The lab as the kernel has it. `drift` lists every way it differs from its plan, one
+    sentence each ("node r1: sysctl net.ipv4.ip_forward is 0, the plan sets 1"); empty
+    means the lab is as planned (`healthy`). `netlab status` exits 1 when it is not."""
+
     lab: str
     description: str
     source: str
@@ -72,65 +89,13 @@ class LabStatus:
         return d
 
 
-@dataclass
-class _Kernel:
-    links: dict[str, dict[str, Any]]  # ifname -> {index, up, carrier, mtu, master}
-    addrs: dict[str, list[str]]  # ifname -> CIDRs
-    routes: list[tuple[str, str | None, str | None]]  # (to, via, dev)
-    cookie: int  # the namespace's cookie (its identity)
-
-
-def _read_kernel(netns: str) -> _Kernel:
-    from netlab.linux import namespaces, netlink
-
-    with entered(netns):
-        sock = netlink.open_socket()
-    try:
-        cookie = namespaces.cookie(sock)
-        links_raw = netlink.dump(sock, "links")
-        addrs_raw = netlink.dump(sock, "addrs")
-        routes_raw = netlink.dump(sock, "routes")
-    finally:
-        sock.close()
-    by_index: dict[int, str] = {}
-    links: dict[str, dict[str, Any]] = {}
-    for m in links_raw:
-        name = m.get_attr("IFLA_IFNAME")
-        by_index[m["index"]] = name
-        links[name] = {"index": m["index"], "up": bool(m["flags"] & 1),
-                       "carrier": bool(m["flags"] & 0x10000), "mtu": m.get_attr("IFLA_MTU"),
-                       "master": m.get_attr("IFLA_MASTER")}
-    for info in links.values():
-        info["master"] = by_index.get(info["master"]) if info["master"] else None
-    addrs: dict[str, list[str]] = {}
-    for m in addrs_raw:
-        ip = m.get_attr("IFA_LOCAL") or m.get_attr("IFA_ADDRESS")
-        name = by_index.get(m["index"], str(m["index"]))
-        if ip and not ip.startswith("fe80:"):
-            addrs.setdefault(name, []).append(f"{ip}/{m['prefixlen']}")
-    routes = []
-    for m in routes_raw:
-        if m["table"] != 254 or m["type"] != 1:  # main table, unicast
-            continue
-        dst = m.get_attr("RTA_DST")
-        fam6 = m["family"] == socket.AF_INET6
-        if dst is None:
-            to = "default6" if fam6 else "default"
-        else:
-            to = str(ipaddress.ip_network(f"{dst}/{m['dst_len']}", strict=False))
-        if fam6 and to.startswith("fe80:"):
-            continue
-        oif = m.get_attr("RTA_OIF")
-        routes.append((to, m.get_attr("RTA_GATEWAY"), by_index.get(oif) if oif else None))
-    return _Kernel(links, addrs, routes, cookie)
-
-
-def _iface(name: str, k: _Kernel | None, peer: str) -> IfaceStatus:
+def _iface(name: str, k: Kernel | None, peer: str) -> IfaceStatus:
     info = k.links.get(name) if k else None
     if info is None:
         return IfaceStatus(name, "missing", None, [], peer)
     state = "up" if info["up"] and info["carrier"] else "lower-down" if info["up"] else "down"
-    return IfaceStatus(name, state, info["mtu"], (k.addrs.get(name, []) if k else []), peer,
+    return IfaceStatus(name, state, info["mtu"],
+                       [a.cidr for a in (k.addrs.get(name, []) if k else [])], peer,
                        info["master"])
 
 
@@ -138,105 +103,210 @@ def _same_addr(a: str, b: str) -> bool:
     return ipaddress.ip_interface(a) == ipaddress.ip_interface(b)
 
 
-def lab_status(name: str) -> LabStatus:
-    """Read the lab from the kernel and compare it with its plan and journal."""
-    from netlab.backends.kernel import linkctl, procs
+class _Observer:
+    """One status reading: the plan, the journal, live-link facts and the drift found."""
 
-    plan = read_plan(name)
-    record = read_record(name)
-    # Live links: shaping read back from the kernel, and wires cut on purpose.
-    shaped, held_down, drift = linkctl.status_extras(plan)
-    recorded = {os.path.basename(e["path"]): e.get("cookie") for e in record.of("netns")}
-    out: list[NsStatus] = []
+    def __init__(self, name: str) -> None:
+        from netlab.backends.kernel import linkctl
 
-    def iface(netns: str, ifname: str, k: _Kernel | None, peer: str) -> IfaceStatus:
-        st = _iface(ifname, k, peer)
-        st.shaping = shaped.get((netns, ifname), "")
-        st.held_down = (netns, ifname) in held_down
-        return st
+        self.lab = name
+        self.plan = read_plan(name)
+        self.record = read_record(name)
+        # Live links: shaping read back from the kernel, and wires cut on purpose.
+        self.shaped, self.held_down, self.drift = linkctl.status_extras(self.plan)
+        self.cookies = {os.path.basename(e["path"]): e.get("cookie")
+                        for e in self.record.of("netns")}
 
-    def read(netns: str, what: str) -> _Kernel | None:
+    def read(self, netns: str, what: str, sysctls: Sequence[str] = ()) -> Kernel | None:
+        """The namespace as the kernel has it; None (and drift) if it is gone or foreign."""
         try:
-            k = _read_kernel(netns)
+            k = read_namespace(netns, sysctls)
         except NamespaceGone:
-            drift.append(f"{what}: namespace {netns} is missing")
+            self.drift.append(f"{what}: namespace {netns} is missing")
             return None
-        if recorded.get(netns) not in (None, k.cookie):
-            drift.append(f"{what}: namespace {netns} is not the one netlab created")
+        if self.cookies.get(netns) not in (None, k.cookie):
+            self.drift.append(f"{what}: namespace {netns} is not the one netlab created")
             return None
         return k
 
-    for sw in plan.switches:
-        k = read(sw.netns, f"switch {sw.name}")
-        s = NsStatus(sw.name, "switch", sw.netns, k is not None)
-        s.interfaces.append(_iface(sw.bridge, k, ""))
-        for port in sw.ports:
-            st = iface(sw.netns, port.ifname, k, f"{port.node}:{port.node_ifname}")
-            s.interfaces.append(st)
-            if k is not None and st.master != sw.bridge and st.state != "missing":
-                drift.append(f"switch {sw.name}: port {port.ifname} is not in {sw.bridge}")
-        out.append(s)
+    def iface(self, netns: str, ifname: str, k: Kernel | None, peer: str) -> IfaceStatus:
+        st = _iface(ifname, k, peer)
+        st.shaping = self.shaped.get((netns, ifname), "")
+        st.held_down = (netns, ifname) in self.held_down
+        return st
+
+
+def lab_status(name: str) -> LabStatus:
+    """Read the lab from the kernel and compare it with its plan and journal."""
+    obs = _Observer(name)
+    plan = obs.plan
+    out = [_switch_status(obs, sw) for sw in plan.switches]
     procs_by_node: dict[str, list[dict[str, Any]]] = {}
-    for e in record.of("proc"):
+    for e in obs.record.of("proc"):
         procs_by_node.setdefault(e["node"], []).append(e)
     for node in plan.nodes:
-        what = f"node {node.name}"
-        k = read(node.netns, what)
-        uts = procs.uts_path(name, node.name)
-        try:
-            os.close(open_ns(uts, CLONE_NEWUTS))
-        except NamespaceGone:
-            drift.append(f"{what}: UTS namespace {uts} is missing (exec refuses to run)")
-        s = NsStatus(node.name, node.kind, node.netns, k is not None)
-        planned = [(i.name, f"{i.peer.node}:{i.peer.ifname}", i.addresses)
-                   for i in node.interfaces]
-        if plan.uplink is not None and plan.uplink.node == node.name:
-            planned.append((plan.uplink.ifname, "host:" + plan.uplink.host_ifname,
-                            [plan.uplink.node_address]))
-        cut = set()
-        for ifname, peer, addresses in planned:
-            st = iface(node.netns, ifname, k, peer)
-            s.interfaces.append(st)
-            if k is None:
-                continue
-            if st.state == "missing":
-                drift.append(f"{what}: interface {ifname} is missing")
-                continue
-            if st.held_down or any((i.peer.netns, i.peer.ifname) in held_down
-                                   for i in node.interfaces if i.name == ifname):
-                cut.add(ifname)  # down on purpose: neither it nor its routes are drift
-                continue
-            if st.state != "up":
-                drift.append(f"{what}: interface {ifname} is {st.state}")
-            for a in addresses:
-                if not any(_same_addr(a, have) for have in st.addresses):
-                    drift.append(f"{what}: address {a} on {ifname} is missing")
-        if k is not None:
-            s.routes = [f"{to}" + (f" via {via}" if via else "") + (f" dev {dev}" if dev else "")
-                        for to, via, dev in k.routes]
-            for r in node.routes:
-                if r.dev in cut:
-                    continue
-                if not any(to == r.to and (r.via is None or via == r.via)
-                           for to, via, _ in k.routes):
-                    drift.append(f"{what}: route {r.to}"
-                                 + (f" via {r.via}" if r.via else "") + " is missing")
-        for e in procs_by_node.get(node.name, []):
-            ok = procs.alive(e)
-            # A command may end on its own: shown as dead, not counted as drift.
-            s.processes.append(ProcStatus(e.get("index", 0), e["command"], e["pid"], ok,
-                                          e.get("log", "")))
-        out.append(s)
+        out.append(_node_status(obs, node, procs_by_node.get(node.name, [])))
     if plan.uplink is not None:
-        out.append(_uplink_status(plan, drift))
-    return LabStatus(plan.lab, plan.description, plan.source, out, drift)
+        out.append(_uplink_status(plan, obs.drift))
+    return LabStatus(plan.lab, plan.description, plan.source, out, obs.drift)
+
+
+def _switch_status(obs: _Observer, sw: SwitchPlan) -> NsStatus:
+    what = f"switch {sw.name}"
+    k = obs.read(sw.netns, what)
+    s = NsStatus(sw.name, "switch", sw.netns, k is not None)
+    s.interfaces.append(_iface(sw.bridge, k, ""))
+    for port in sw.ports:
+        st = obs.iface(sw.netns, port.ifname, k, f"{port.node}:{port.node_ifname}")
+        s.interfaces.append(st)
+        if k is not None and st.master != sw.bridge and st.state != "missing":
+            obs.drift.append(f"{what}: port {port.ifname} is not in {sw.bridge}")
+    if k is not None:
+        planned: dict[str, list[str]] = {sw.bridge: []}
+        planned.update({p.ifname: [] for p in sw.ports})
+        obs.drift += _added_interfaces(what, k, planned)
+        obs.drift += _added_addresses(what, k, planned)
+    return s
+
+
+def _node_status(obs: _Observer, node: NodePlan, procs: list[dict[str, Any]]) -> NsStatus:
+    plan, what = obs.plan, f"node {node.name}"
+    k = obs.read(node.netns, what, list(node.sysctls))
+    _check_uts(obs, node)
+    s = NsStatus(node.name, node.kind, node.netns, k is not None)
+    planned = [(i.name, f"{i.peer.node}:{i.peer.ifname}", i.addresses)
+               for i in node.interfaces]
+    if plan.uplink is not None and plan.uplink.node == node.name:
+        planned.append((plan.uplink.ifname, "host:" + plan.uplink.host_ifname,
+                        [plan.uplink.node_address]))
+    cut = _interfaces(obs, node, k, planned, s)
+    if k is not None:
+        s.routes = [str(r) for r in k.routes]
+        s.sysctls = {key: v for key, v in k.sysctls.items() if v is not None}
+        addresses = {ifname: list(a) for ifname, _, a in planned}
+        obs.drift += _added_interfaces(what, k, addresses)
+        obs.drift += _added_addresses(what, k, addresses, _takes_ra(node))
+        obs.drift += _route_drift(what, node, k, cut)
+        obs.drift += _sysctl_drift(what, node, k)
+    for e in procs:
+        # A command may end on its own: shown as dead, not counted as drift.
+        s.processes.append(ProcStatus(e.get("index", 0), e["command"], e["pid"],
+                                      procs_mod.alive(e), e.get("log", "")))
+    return s
+
+
+def _check_uts(obs: _Observer, node: NodePlan) -> None:
+    uts = procs_mod.uts_path(obs.lab, node.name)
+    try:
+        os.close(open_ns(uts, CLONE_NEWUTS))
+    except NamespaceGone:
+        obs.drift.append(f"node {node.name}: UTS namespace {uts} is missing"
+                         " (exec refuses to run)")
+
+
+def _interfaces(obs: _Observer, node: NodePlan, k: Kernel | None,
+                planned: list[tuple[str, str, list[str]]], s: NsStatus) -> set[str]:
+    """The planned interfaces into `s`, with drift for missing/down ones and missing
+    addresses; returns those cut on purpose (neither they nor their routes are drift)."""
+    what = f"node {node.name}"
+    cut = set()
+    for ifname, peer, addresses in planned:
+        st = obs.iface(node.netns, ifname, k, peer)
+        s.interfaces.append(st)
+        if k is None:
+            continue
+        if st.state == "missing":
+            obs.drift.append(f"{what}: interface {ifname} is missing")
+            continue
+        if st.held_down or any((i.peer.netns, i.peer.ifname) in obs.held_down
+                               for i in node.interfaces if i.name == ifname):
+            cut.add(ifname)
+            continue
+        if st.state != "up":
+            obs.drift.append(f"{what}: interface {ifname} is {st.state}")
+        for a in addresses:
+            if not any(_same_addr(a, have) for have in st.addresses):
+                obs.drift.append(f"{what}: address {a} on {ifname} is missing")
+    return cut
+
+
+def _added_interfaces(what: str, k: Kernel, planned: dict[str, list[str]]) -> list[str]:
+    """Interfaces that are up and not in the plan (lo aside; the kernel's own fallback
+    devices, sit0, tunl0 ..., stay down)."""
+    return [f"{what}: interface {name} is not in the plan (added by hand or by a daemon)"
+            for name, info in sorted(k.links.items())
+            if name != "lo" and name not in planned and info["up"]]
+
+
+def _added_addresses(what: str, k: Kernel, planned: dict[str, list[str]],
+                     ra: bool = False) -> list[str]:
+    """Addresses the plan does not have, on any interface (link-local ones and lo's own
+    are the kernel's: not drift; with `ra`, neither are those autoconfigured)."""
+    out = []
+    for ifname, have in sorted(k.addrs.items()):
+        want = planned.get(ifname, [])
+        for a in have:
+            if (ifname == "lo" and a.cidr in readback.LO_ADDRS) or (ra and not a.permanent) \
+                    or any(_same_addr(a.cidr, w) for w in want):
+                continue
+            how = "added by hand or by a daemon" if a.permanent \
+                else "autoconfigured from a router advertisement"
+            out.append(f"{what}: address {a.cidr} on {ifname} is not in the plan ({how})")
+    return out
+
+
+def _route_drift(what: str, node: NodePlan, k: Kernel, cut: set[str]) -> list[str]:
+    """Planned routes that are missing, and routes the plan does not have (not those the
+    kernel derives from addresses, nor, where the plan asks for them, from router
+    advertisements)."""
+    ra = _takes_ra(node)
+    out = []
+    for r in node.routes:
+        if r.dev in cut:
+            continue
+        if not any(have.to == r.to and (r.via is None or r.via in have.vias)
+                   for have in k.routes):
+            out.append(f"{what}: route {r.to}" + (f" via {r.via}" if r.via else "")
+                       + " is missing")
+    for have in k.routes:
+        if have.proto == readback.RTPROT_KERNEL or (ra and have.proto == readback.RTPROT_RA):
+            continue
+        if any(r.to == have.to and (r.via is None or r.via in have.vias or not have.vias)
+               and have.type == readback.RTN_UNICAST for r in node.routes):
+            continue
+        how = "learned from a router advertisement" if have.proto == readback.RTPROT_RA \
+            else "added by hand or by a daemon"
+        out.append(f"{what}: route {have} is not in the plan ({how})")
+    return out
+
+
+def _takes_ra(node: NodePlan) -> bool:
+    """Whether the plan itself turns router advertisements on (an accept_ra sysctl, e.g.
+    for a lab with its own radvd): what they configure is then as planned."""
+    return any(k.endswith(".accept_ra") and v.strip() != "0" for k, v in node.sysctls.items())
+
+
+def _sysctl_drift(what: str, node: NodePlan, k: Kernel) -> list[str]:
+    """Every sysctl the plan sets, as the kernel has it now (one of a missing interface
+    is not read: the interface's own drift says it)."""
+    from netlab.backends.kernel.preflight import interface_of
+
+    out = []
+    for key, want in node.sysctls.items():
+        have = k.sysctls.get(key)
+        if have is None:
+            if (iface := interface_of(key)) is None or iface in k.links:
+                out.append(f"{what}: sysctl {key} cannot be read (the plan sets {want})")
+        elif have != " ".join(want.split()):
+            out.append(f"{what}: sysctl {key} is {have}, the plan sets {want}")
+    return out
 
 
 def _uplink_status(plan: Plan, drift: list[str]) -> NsStatus:
     """The uplink's host end, read in the host's own namespace."""
     up = plan.uplink
     assert up is not None
-    k = _read_kernel("/proc/thread-self/ns/net")  # where deploy made it
+    k = read_namespace("/proc/thread-self/ns/net")  # where deploy made it
     s = NsStatus("host", "uplink", "(host)", True)
     st = _iface(up.host_ifname, k, f"{up.node}:{up.ifname}")
     s.interfaces.append(st)

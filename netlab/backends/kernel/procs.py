@@ -31,9 +31,9 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from netlab.backends.kernel.files import ETC_NETNS
 from netlab.errors import NamespaceGone, NetlabError, namespace_gone
-from netlab.linux.namespaces import MNT_DETACH, MS_BIND, MS_REC, MS_SLAVE, mount, umount2
+from netlab.linux.mounts import MNT_DETACH, MS_BIND, MS_REC, MS_SLAVE, mount, umount2
 from netlab.linux.netns import CLONE_NEWNET, CLONE_NEWUTS, netns_path, open_ns, setns, unshare
-from netlab.state.store import LOG_DIR, UTS_DIR, lab_dir
+from netlab.state.layout import LOG_DIR, UTS_DIR, lab_dir
 
 if TYPE_CHECKING:
     from netlab.plan.model import NodePlan
@@ -167,6 +167,63 @@ def start(lab: str, node: NodePlan, command: str, index: int) -> dict[str, Any]:
     p.returncode = 0  # we never wait for it: keep Popen.__del__ quiet
     return {"kind": "proc", "node": node.name, "index": index, "command": command,
             "pid": p.pid, "start": start_time(p.pid), "log": str(log)}
+
+
+# How long deploy gives its `exec` commands to fail: a shell that cannot find the program
+# exits within a few milliseconds of its start (127); the margin is for a busy machine.
+SETTLE = 0.1
+
+
+def died_at_once(entries: list[dict[str, Any]], settle: float = SETTLE) -> list[str]:
+    """Warnings for plan `exec` commands (their record entries, just started by this
+    process) that already ended with a failure, each naming the node, the command, how
+    it ended, its log's last line and the log. Waits `settle` seconds once, if any ran."""
+    if not entries:
+        return []
+    time.sleep(settle)
+    out = []
+    for e in entries:
+        how = _ended(int(e["pid"]))
+        if how is None:
+            continue  # still running, or ended well (exit status 0)
+        last = _last_line(e.get("log", ""))
+        out.append(f"node {e['node']}: exec command {e['command']!r} ended right after it"
+                   f" started, {how}" + (f" ({last})" if last else "")
+                   + f"; its output is in {e.get('log', '')}")
+    return out
+
+
+def _ended(pid: int) -> str | None:
+    """How our child `pid` ended, if it ended with a failure; None if it runs or exited 0."""
+    try:
+        done, status = os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        return None  # not our child: nothing to learn here
+    if done == 0:
+        return None
+    if os.WIFSIGNALED(status):
+        return f"killed by signal {os.WTERMSIG(status)}"
+    code = os.WEXITSTATUS(status)
+    if code == 0:
+        return None
+    why = {127: ": command not found", 126: ": not executable"}.get(code, "")
+    return f"exit status {code}{why}"
+
+
+def _last_line(log: str) -> str:
+    """The last line of output in the log (not netlab's own "--- netlab:" lines)."""
+    try:
+        fd = os.open(log, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
+    except OSError:
+        return ""
+    with open(fd, "rb") as f:
+        f.seek(max(0, os.fstat(fd).st_size - 4096))
+        lines = f.read().decode(errors="replace").splitlines()
+    for line in reversed(lines):
+        if line.strip() and not line.startswith("--- netlab:"):
+            # A command's output, printed to a terminal: no control characters.
+            return "".join(c if c.isprintable() else "?" for c in line.strip()[:200])
+    return ""
 
 
 def alive(entry: dict[str, Any]) -> bool:

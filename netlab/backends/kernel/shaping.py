@@ -3,8 +3,10 @@
 Everything runs in this process: the thread steps into a node's namespace
 (netlab.linux.netns.entered), opens a netlink socket there (pyroute2 IPRoute without netns=,
 which would fork a helper and create missing namespaces) or an nftables context
-(netlab.linux.nft, libnftables through ctypes), and steps back. Parameters come from
-netlab.compile.linkprops.
+(netlab.linux.nft, libnftables through ctypes), and steps back. Parameters come from tc.py.
+Deploy (`apply_plan`) and `netlab link` (`apply_end`) take the same path: qdiscs are the
+one thing netlab sends through pyroute2's encoder rather than netlab.linux.netlink (a few
+messages per shaped end, not per object of the lab).
 
 Where the kernel has no netem, loss is an nftables rule at the INGRESS of the receiving
 end (a silent drop, as on a wire); delay and jitter are refused before anything is built.
@@ -19,6 +21,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from netlab.backends.kernel import tc
 from netlab.compile import linkprops
 from netlab.errors import NetlabError, Problem
 from netlab.linux import kconfig
@@ -90,7 +93,7 @@ def _probe_netem() -> bool:
             try:
                 with IPRoute() as ipr:
                     # netem refuses to start without options, so give it a delay.
-                    ipr.tc("add", "netem", 1, handle=linkprops.ROOT_HANDLE, delay=1000)
+                    ipr.tc("add", "netem", 1, handle=tc.ROOT_HANDLE, delay=1000)
                 result.append(True)
             except NetlinkError:
                 result.append(False)  # ENOENT: the kernel knows no qdisc of that kind
@@ -111,18 +114,6 @@ def unsupported(plan: Plan) -> list[str]:
         return []
     return [f"{e.netns}:{e.ifname} ({linkprops.describe(e.shaping)})"
             for v in plan.veths for e in (v.a, v.b) if linkprops.needs_netem(e.shaping)]
-
-
-def preflight(plan: Plan) -> None:
-    """Refuse, before anything is built, a lab whose delay/jitter this kernel cannot do."""
-    ends = unsupported(plan)
-    if ends:
-        raise ShapingError(
-            f"lab {plan.lab!r} asks for delay/jitter, which needs the kernel's netem qdisc "
-            f"({kconfig.NETEM}); this kernel does not have it. Ends asking: "
-            + ", ".join(ends) + ". Nothing was built: remove delay/jitter from the topology "
-            "(rate and loss work without netem) or use a kernel with netem."
-        )
 
 
 def netem_warnings(tf: TopologyFile) -> list[Problem]:
@@ -190,13 +181,13 @@ def apply_end(end: VethEnd, peer: VethEnd, s: ShapingPlan | None, fresh: bool = 
         index = ifindex(ipr, end.ifname, end.netns)
         if not fresh:
             _clear_root(ipr, index)
-        for q in linkprops.qdiscs(s, mtu, netem):
+        for q in tc.qdiscs(s, mtu, netem):
             extra = {"parent": q.parent} if q.parent is not None else {"root": True}
             ipr.tc("add", q.kind, index, handle=q.handle, **extra, **q.options)
     loss = s.loss_pct if (s is not None and not netem) else None
     # The random drop for end's sending direction sits at the peer's ingress.
     if loss or (not fresh and _has_loss_table(peer.netns)):
-        nft(peer.netns, linkprops.loss_ruleset(peer.ifname, loss))
+        nft(peer.netns, tc.loss_ruleset(peer.ifname, loss))
 
 
 def _clear_root(ipr: Any, index: int) -> None:
@@ -210,7 +201,7 @@ def _clear_root(ipr: Any, index: int) -> None:
 
 
 def _has_loss_table(netns: str) -> bool:
-    rc, _ = nft(netns, f"list table netdev {linkprops.LOSS_TABLE}", check=False)
+    rc, _ = nft(netns, f"list table netdev {tc.LOSS_TABLE}", check=False)
     return rc == 0
 
 
@@ -242,10 +233,10 @@ def read_props(netns: str, ifname: str, peer: tuple[str, str] | None = None
                 jitter = _ticks_ms(opts["jitter"], tick_in_usec)
                 loss = round(opts["loss"] * 100 / 0xFFFFFFFF, 2) or None
     if peer is not None and loss is None:
-        rc, out = nft(peer[0], f"list chain netdev {linkprops.LOSS_TABLE} "
-                      f"{linkprops.loss_chain(peer[1])}", check=False)
+        rc, out = nft(peer[0], f"list chain netdev {tc.LOSS_TABLE} "
+                      f"{tc.loss_chain(peer[1])}", check=False)
         if rc == 0:
-            loss = linkprops.parse_loss_rule(out)
+            loss = tc.parse_loss_rule(out)
     s = ShapingPlan(rate_bit=rate, delay_ms=delay, jitter_ms=jitter, loss_pct=loss)
     return None if linkprops.is_empty(s) else s
 

@@ -26,7 +26,7 @@ from netlab.backends.kernel import hostsettings
 from netlab.compile.firewall import identifier
 from netlab.linux import netlink, nft
 from netlab.names import ifname_problem
-from netlab.state.store import Record
+from netlab.state.journal import HostHoldEntry, HostNftEntry, Record
 
 if TYPE_CHECKING:
     from netlab.plan.model import Plan, UplinkPlan
@@ -124,8 +124,7 @@ def enable_host(plan: Plan, record: Record, root: socket.socket, index: int) -> 
     up = plan.uplink
     assert up is not None
     token = hostsettings.new_token()
-    record.add(kind=hostsettings.JOURNAL_KIND, need=hostsettings.FORWARDING,
-               token=token)
+    record.add(HostHoldEntry(kind="hosthold", need=hostsettings.FORWARDING, token=token))
     with hostsettings.session() as hs:
         assert hs is not None
         subnet = ipaddress.ip_interface(up.host_address).network
@@ -142,6 +141,6 @@ def enable_host(plan: Plan, record: Record, root: socket.socket, index: int) -> 
               + netlink.attr_u32(_IFLA_GROUP, group), f"set {up.host_ifname} group {group}")
         netlink.add_address(b, index, up.host_ifname, up.host_address)
         b.flush()
-        record.add(kind="hostnft", family="ip", table=table_name(plan.lab))
+        record.add(HostNftEntry(kind="hostnft", family="ip", table=table_name(plan.lab)))
         nft.load(host_ruleset(plan.lab, up), None, f"the host (uplink of lab {plan.lab})")
         hostsettings.hold_forwarding(hs, plan.lab, token, up.host_ifname, index)

@@ -2,8 +2,32 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from netlab.plan.model import Interface
+    from netlab.topology.model import Node
+
+
+@dataclass(frozen=True)
+class NodeView:
+    """What a kind's `files` and `processes` hooks see of one node: its settings and what
+    the compile passes gave it (interfaces with their addresses, primary addresses)."""
+
+    name: str
+    node: Node
+    interfaces: list[Interface]
+    primary: Mapping[str, str]  # {"4": address, "6": address}, as in the plan
+
+
+def _no_files(view: NodeView) -> Mapping[str, str]:
+    return {}
+
+
+def _no_processes(view: NodeView) -> list[str]:
+    return []
 
 
 @dataclass(frozen=True)
@@ -29,6 +53,13 @@ class NodeKind:
     takes_default_gateway: bool
     # Further sysctls of every node of this kind (a node's own `sysctl` overrides them).
     sysctls: Mapping[str, str] = field(default_factory=dict)
+    # Files the kind writes in the node, path -> text (e.g. a routing daemon's config).
+    # None of today's kinds has any, and plan format 2 has no place for them: the node
+    # plans pass refuses a kind that returns some until the plan and backend carry them.
+    files: Callable[[NodeView], Mapping[str, str]] = _no_files
+    # Long-running commands the kind starts in the node (e.g. a routing daemon), before
+    # the node's own `exec` commands: they go into the plan's `exec` list.
+    processes: Callable[[NodeView], list[str]] = _no_processes
 
     def kernel_sysctls(self, has_v6: bool) -> dict[str, str]:
         """Forwarding and this kind's sysctls, in the plan's order."""

@@ -1,0 +1,38 @@
+"""proto = "icmp": one echo request to the target; reached when an echo reply comes back."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from netlab.probes.kinds.base import Attempt, ExpectKind, Outcome
+
+
+def run(a: Attempt) -> Outcome:
+    from netlab.probes.icmp import ping
+
+    e = a.expect
+    assert e.target_address is not None
+    result = ping(a.plan, e.from_node, e.target_address, count=1, timeout=e.timeout,
+                  ident=a.key)
+    return Outcome(result.ok, result.seen())
+
+
+def matches(pkt: Any, key: int, port: int | None) -> bool:
+    """Our echo request (not its reply): type 8 / 128 with our identifier."""
+    from scapy.layers.inet import ICMP
+    from scapy.layers.inet6 import ICMPv6EchoRequest
+
+    if pkt.haslayer(ICMP):
+        icmp = pkt[ICMP]
+        return bool(icmp.type == 8 and icmp.id == key)
+    return bool(pkt.haslayer(ICMPv6EchoRequest) and pkt[ICMPv6EchoRequest].id == key)
+
+
+KIND = ExpectKind(
+    name="icmp",
+    description="ICMP echo: the target answers a ping",
+    port=False,
+    target=True,
+    run=run,
+    matches=matches,
+)

@@ -1,0 +1,74 @@
+"""The shared test support (tests/support): root marking and skipping, names of this
+run, the lab tracker's refusals."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from tests.support import host
+from tests.support.deploy import Labs
+from tests.support.names import is_ours, run_prefix, unique_name
+
+INNER = """
+import pytest
+
+def test_pure():
+    pass
+
+def test_uses_labs(labs):
+    raise AssertionError("must not run without root")
+
+@pytest.mark.root
+def test_marked():
+    raise AssertionError("must not run without root")
+"""
+
+
+@pytest.fixture
+def inner(pytester: pytest.Pytester) -> pytest.Pytester:
+    pytester.makepyfile(test_inner=INNER)
+    pytester.makeini("[pytest]\nmarkers =\n    root: needs root\n")
+    return pytester
+
+
+def test_without_root_root_tests_are_skipped_with_the_reason(
+        inner: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
+    r = inner.runpytest_inprocess("-p", "tests.support.plugin", "-rs", "-p", "no:cacheprovider")
+    r.assert_outcomes(passed=1, skipped=2)
+    assert r.stdout.str().count("needs root (network namespaces)") == 2
+
+
+def test_not_root_selects_the_pure_tests_only(inner: pytest.Pytester,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
+    r = inner.runpytest_inprocess("-p", "tests.support.plugin", "-m", "not root",
+                                  "-p", "no:cacheprovider")
+    r.assert_outcomes(passed=1, deselected=2)
+
+
+def test_as_root_a_root_test_runs(inner: pytest.Pytester,
+                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(os, "geteuid", lambda: 0)
+    r = inner.runpytest_inprocess("-p", "tests.support.plugin", "-k", "marked",
+                                  "-p", "no:cacheprovider")
+    r.assert_outcomes(failed=1, deselected=2)  # it ran: its AssertionError shows
+
+
+def test_names_of_this_run_and_only_they_are_ours() -> None:
+    assert is_ours(unique_name("t"))
+    assert is_ours(run_prefix("t5") + "x") and is_ours(run_prefix("t3"))
+    assert not is_ours("t5x") and not is_ours("lan4") and not is_ours("tzzzzzzzzzzz")
+
+
+def test_labs_refuse_a_fixed_name(tmp_path: Path) -> None:
+    with pytest.raises(AssertionError, match="not a name of this run"):
+        Labs(tmp_path).write("t5fixed", "")
+
+
+def test_force_clean_refuses_a_lab_of_someone_else() -> None:
+    with pytest.raises(AssertionError, match="not cleaning|t5other"):
+        host.force_clean("t5other")
