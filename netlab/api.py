@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, Any
 import networkx as nx
 
 from netlab.compile.compiler import compile_topology
-from netlab.errors import NetlabError, Problem, TopologyError
-from netlab.plan.model import Plan
+from netlab.errors import NetlabError, Problem, TopologyError, UsageError
+from netlab.plan.model import NodePlan, Plan
 from netlab.topology.loader import merge, parse_lenient, read_text
 from netlab.topology.model import TopologyFile
 
@@ -98,6 +98,8 @@ def check(target: str | Path | None = None, lab: str | None = None, retry: float
     lab's name (that file's expectations, against the lab it names or `lab`), or None
     (the saved expectations of `lab`, or of the only deployed lab). retry: seconds to
     re-run failed reach expectations (services started by `exec` may still be starting).
+    A file is checked only in the lab it names, and only while that lab is deployed as the
+    file describes it (plan_differences): UsageError otherwise, before any probe.
     """
     from netlab.lab import Lab
 
@@ -108,9 +110,84 @@ def check(target: str | Path | None = None, lab: str | None = None, retry: float
         from netlab.topology.library import resolve
 
         topo = load(resolve(str(target)), b)  # a path, or a bundled lab's name
-        name = lab or topo.name
-        expectations = topo.plan.expect
+        if lab is not None and lab != topo.name:  # the other lab's addresses would be probed
+            raise UsageError(
+                f"{target} is the topology of lab {topo.name!r}, not {lab!r}: its"
+                f" expectations cannot be checked in lab {lab!r}. Check lab {topo.name!r}"
+                f" with `netlab check {target}`, or lab {lab!r} with `netlab check --lab"
+                f" {lab}` (its saved expectations) or with its own topology file")
+        attached = Lab.attach(topo.name, b)
+        if diff := plan_differences(topo.plan, attached.plan):
+            raise UsageError(_stale(str(target), topo.name, diff))
+        return attached.check(topo.plan.expect, retry=retry)
     return Lab.attach(name if name is not None else lab, b).check(expectations, retry=retry)
+
+
+def _stale(target: str, name: str, diff: list[str]) -> str:
+    shown = diff[:_SHOWN] + ([f"... and {len(diff) - _SHOWN} more"] if len(diff) > _SHOWN
+                             else [])
+    return (f"{target} differs from the deployed lab {name!r}, so its expectations would"
+            " probe a network that is not there:\n" + "".join(f"  {d}\n" for d in shown)
+            + f"redeploy the lab from the file first: `netlab deploy {target} --force`"
+            f" (or `netlab destroy {name}`, then `netlab deploy {target}`)")
+
+
+_SHOWN = 6  # differences listed; the rest are counted
+
+
+def plan_differences(file: Plan, deployed: Plan) -> list[str]:
+    """What differs between a file's plan and a deployed lab's, of what a probe depends on
+    (nodes, their kinds, interfaces, wires, addresses, routes, sysctls, firewall and NAT;
+    switches), one line each. Not compared: namespace names and the source path (the same
+    lab deployed from a copy, or with another prefix, is probed alike), link shaping (the
+    link verbs change it at run time) and the expectations themselves (editing them and
+    checking again is what `check FILE` is for)."""
+    out: list[str] = []
+    mine, theirs = {n.name: n for n in file.nodes}, {n.name: n for n in deployed.nodes}
+    out += [f"node {n}: in the file, not deployed" for n in mine if n not in theirs]
+    out += [f"node {n}: deployed, not in the file" for n in theirs if n not in mine]
+    for name in (n for n in mine if n in theirs):
+        a, b = mine[name], theirs[name]
+        if a.kind != b.kind:
+            out.append(f"node {name}: a {a.kind} in the file, a {b.kind} deployed")
+        out += _interface_differences(name, a, b)
+        ra, rb = _routes(a), _routes(b)
+        out += [f"node {name}: route {r} in the file, not deployed" for r in ra if r not in rb]
+        out += [f"node {name}: route {r} deployed, not in the file" for r in rb if r not in ra]
+        for what, x, y in (("sysctls", a.sysctls, b.sysctls),
+                           ("firewall rules", a.nftables, b.nftables), ("NAT", a.nat, b.nat)):
+            if x != y:
+                out.append(f"node {name}: {what} differ between the file and the deployed lab")
+    sa = {s.name: (s.subnet, sorted(p.node for p in s.ports)) for s in file.switches}
+    sb = {s.name: (s.subnet, sorted(p.node for p in s.ports)) for s in deployed.switches}
+    out += [f"switch {s}: in the file, not deployed" for s in sa if s not in sb]
+    out += [f"switch {s}: deployed, not in the file" for s in sb if s not in sa]
+    out += [f"switch {s}: subnet {sa[s][0]} in the file, {sb[s][0]} deployed"
+            for s in sa if s in sb and sa[s][0] != sb[s][0]]
+    return out
+
+
+def _interface_differences(node: str, a: NodePlan, b: NodePlan) -> list[str]:
+    out: list[str] = []
+    ia, ib = {i.name: i for i in a.interfaces}, {i.name: i for i in b.interfaces}
+    out += [f"node {node}: interface {i} in the file, not deployed" for i in ia if i not in ib]
+    out += [f"node {node}: interface {i} deployed, not in the file" for i in ib if i not in ia]
+    for name in (i for i in ia if i in ib):
+        x, y = ia[name], ib[name]
+        if x.addresses != y.addresses:
+            out.append(f"node {node} {name}: address {', '.join(x.addresses) or 'none'} in the"
+                       f" file, {', '.join(y.addresses) or 'none'} deployed")
+        if (x.peer.node, x.peer.ifname) != (y.peer.node, y.peer.ifname):
+            out.append(f"node {node} {name}: wired to {x.peer.node}:{x.peer.ifname} in the"
+                       f" file, {y.peer.node}:{y.peer.ifname} deployed")
+        if x.mtu != y.mtu:
+            out.append(f"node {node} {name}: mtu {x.mtu} in the file, {y.mtu} deployed")
+    return out
+
+
+def _routes(n: NodePlan) -> list[str]:
+    return [r.to + (f" via {r.via}" if r.via else "") + (f" dev {r.dev}" if r.dev else "")
+            for r in n.routes]
 
 
 def _deployed_name(text: str, lab: str | None, b: Backend) -> str | None:

@@ -70,7 +70,9 @@ def destroy(
         require_root("destroy")
         from netlab import api
 
-        if all_labs == (target is not None):
+        if all_labs and target is not None:
+            raise UsageError(f"--all destroys every lab: drop {target!r}, or drop --all")
+        if not all_labs and target is None:
             raise UsageError("name a lab (or its topology file), or pass --all")
         # Every name is checked before anything is read or removed (also those of
         # --all: the backend lists only valid names of real directories).

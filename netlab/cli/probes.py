@@ -169,27 +169,43 @@ def check(file: Annotated[str | None, typer.Argument(
           lab: LabOpt = None, as_json: JsonOpt = False,
           junit: Annotated[Path | None, typer.Option(
               "--junit", help="Also write the results as JUnit XML to this file.")] = None,
+          csv: Annotated[Path | None, typer.Option(
+              "--csv", help="Also write one CSV row per expectation (index, title, result,"
+                            " points, score, hint, seen) to this file.")] = None,
+          gradescope: Annotated[Path | None, typer.Option(
+              "--gradescope", help="Also write Gradescope's results.json (score,"
+                                   " max_score, one test per expectation) to this file.")
+          ] = None,
           ) -> None:
     """Run the lab's expectations (expect tables) against it; exit 1 if any fails."""
     with friendly_errors():
         require_root("check")
-        report = run_check(file, lab, as_json=as_json, junit=junit)
+        report = run_check(file, lab, as_json=as_json, junit=junit, csv=csv,
+                           gradescope=gradescope)
     raise typer.Exit(0 if report.ok else 1)
 
 
 def run_check(target: str | Path | None, lab: str | None, as_json: bool = False,
-              junit: Path | None = None, retry: float = 0.0) -> CheckReport:
+              junit: Path | None = None, retry: float = 0.0, csv: Path | None = None,
+              gradescope: Path | None = None) -> CheckReport:
     """check's body, also used by `netlab deploy FILE --check` (with retry > 0: failed
-    reach=true expectations are re-run for that many seconds, see netlab.api.check)."""
+    reach=true expectations are re-run for that many seconds, see netlab.api.check).
+    Output files are vetted before any probe is sent, and each written whole or not."""
     from netlab import api
+    from netlab.probes import grading
     from netlab.probes.junit import to_junit
 
+    outputs = [(o, path) for o, path in (("--junit", junit), ("--csv", csv),
+                                         ("--gradescope", gradescope)) if path is not None]
+    for option, path in outputs:
+        grading.writable(path, option)
     report = api.check(target, lab, retry=retry)
     if junit is not None:
-        try:
-            junit.write_text(to_junit(report))
-        except OSError as e:
-            raise UsageError(f"cannot write {junit}: {e.strerror}") from None
+        grading.write_atomic(junit, to_junit(report))
+    if csv is not None:
+        grading.write_csv(csv, report)
+    if gradescope is not None:
+        grading.write_gradescope(gradescope, report)
     if as_json:
         _emit_json(report.to_dict())
     else:

@@ -6,29 +6,40 @@ import json
 import shutil
 import subprocess
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from netlab.cli.common import friendly_errors, print_warnings
 from netlab.errors import NetlabError, UsageError, plural
 
-FileArg = Annotated[Path, typer.Argument(help="Topology file (TOML).", show_default=False)]
+if TYPE_CHECKING:
+    from netlab.api import Topology
+
+FileArg = Annotated[str, typer.Argument(
+    help="Topology file (TOML), or a bundled lab's name (`netlab labs` lists them; a path"
+         " has a '/' or ends in .toml).", show_default=False)]
+
+
+def _load(file: str) -> Topology:
+    """The topology meant by FILE: a path, or a bundled lab's name, as deploy takes it."""
+    from netlab.api import load
+    from netlab.topology.library import resolve
+
+    return load(resolve(file))
 
 
 def validate(file: FileArg) -> None:
     """Check a topology file; list every problem with its key and a fix (exit 2 if any)."""
-    from netlab.api import load
-
     with friendly_errors():
-        topo = load(file)
-        print_warnings(str(file), topo.warnings)
+        topo = _load(file)
+        print_warnings(topo.path, topo.warnings)
         p = topo.plan
         counts = [plural(len(p.nodes), "node"), plural(len(p.switches), "switch"),
                   plural(len(p.veths), "link"), plural(len(p.expect), "expectation")]
         if topo.warnings:
             counts.append(plural(len(topo.warnings), "warning"))
-        typer.echo(f"{file}: lab {p.lab!r} is valid: " + ", ".join(counts))
+        typer.echo(f"{topo.path}: lab {p.lab!r} is valid: " + ", ".join(counts))
 
 
 def plan(
@@ -36,12 +47,11 @@ def plan(
     as_json: Annotated[bool, typer.Option("--json", help="Print the plan as JSON.")] = False,
 ) -> None:
     """Show everything deploy would create, without touching the system."""
-    from netlab.api import load
     from netlab.plan.render import plan_text
 
     with friendly_errors():
-        topo = load(file)
-        print_warnings(str(file), topo.warnings)
+        topo = _load(file)
+        print_warnings(topo.path, topo.warnings)
         typer.echo(topo.plan.to_json() if as_json else plan_text(topo.plan), nl=False)
 
 
@@ -50,7 +60,6 @@ def graph(
     out: Annotated[Path, typer.Option("-o", "--output", help="Output: .dot, .mmd, .svg or .png")],
 ) -> None:
     """Draw the topology: DOT, Mermaid, or SVG/PNG through Graphviz."""
-    from netlab.api import load
     from netlab.plan.render import to_dot, to_mermaid
 
     with friendly_errors():
@@ -64,8 +73,8 @@ def graph(
                 f"drawing {suffix} needs Graphviz's `dot`, which is not installed or not on "
                 "PATH (Debian: apt-get install graphviz); .dot and .mmd need nothing"
             )
-        topo = load(file)
-        print_warnings(str(file), topo.warnings)
+        topo = _load(file)
+        print_warnings(topo.path, topo.warnings)
         try:
             if suffix == ".mmd":
                 out.write_text(to_mermaid(topo.graph))

@@ -7,28 +7,35 @@ from __future__ import annotations
 import ipaddress
 import re
 import shlex
+from collections.abc import Callable
 
 from netlab.compile.context import Build
-from netlab.compile.linkprops import PropError, parse_time
+from netlab.compile.linkprops import PropError, parse_loss, parse_rate, parse_time
 from netlab.errors import Problems, no_such_node
 from netlab.plan.lookup import NotFound, Resolver
 from netlab.plan.model import (
     AddressCheck,
+    BgpCheck,
+    BoundsCheck,
     CommandCheck,
     ExpectPlan,
     HttpCheck,
     NeighborCheck,
     NodePlan,
+    OspfCheck,
     PathCheck,
+    RateCheck,
     RouteCheck,
 )
 from netlab.probes import kinds
 from netlab.topology.endpoints import EndpointError
 from netlab.topology.model import (
     AddressExpect,
+    BoundsExpect,
     CommandExpect,
     Expect,
     NeighborExpect,
+    RateExpect,
     RouteExpect,
 )
 
@@ -57,9 +64,14 @@ def build(b: Build) -> None:
         neighbor = _neighbor(f"{base}.neighbor", e.neighbor, node, p) if e.neighbor else None
         path = _path(b, f"{base}.path", e) if e.path else None
         http = _http(f"{base}.http", e, p)
+        sized = _size(base, e, p)
+        rtt = _bounds(f"{base}.rtt", e.rtt, parse_time, p) if e.rtt else None
+        loss = _bounds(f"{base}.loss", e.loss, parse_loss, p) if e.loss else None
+        rate = _rate(f"{base}.rate", e.rate, p) if e.rate else None
         if not ok or reach is None or within is False or route is False \
                 or address is False or command is False or neighbor is False or path is False \
-                or http is False:
+                or http is False or not sized \
+                or rtt is False or loss is False or rate is False:
             continue
         if within is None:  # right after deploy, check also settles (probes/retry.py)
             within = lab_within if isinstance(lab_within, float) else 0.0
@@ -68,10 +80,16 @@ def build(b: Build) -> None:
             port=e.port, reach=reach, via=e.via,
             source_nat=None if e.source_nat is None else str(e.source_nat),
             dns_name=e.dns.name if e.dns else None,
-            dns_answer=str(e.dns.answer) if e.dns and e.dns.answer else None,
+            dns_answer=str(e.dns.answer) if e.dns and e.dns.answer is not None
+            and not isinstance(e.dns.answer, list) else None,
+            dns_answers=[str(x) for x in e.dns.answer] if e.dns
+            and isinstance(e.dns.answer, list) else None,
             timeout=e.timeout, state=e.state, within=within,
             route=route, address=address, command=command, neighbor=neighbor, path=path,
-            http=http,
+            http=http, size=e.size, df=e.df is not False, rtt=rtt, loss=loss, rate=rate,
+            ospf=None if e.ospf is None else OspfCheck(neighbor=e.ospf.neighbor,
+                                                       state=e.ospf.state),
+            bgp=None if e.bgp is None else BgpCheck(peer=e.bgp.peer, state=e.bgp.state),
             points=float(e.points), hint=e.hint,
         ))
     b.expect = out
@@ -86,10 +104,19 @@ def _check(b: Build, base: str, e: Expect) -> bool:
         ok = False
     if e.via is not None and e.via not in tf.nodes:
         p.error(f"{base}.via", no_such_node(e.via, tf.nodes), "name one of the lab's nodes")
+    if e.dns is not None and e.dns.answer == []:
+        p.error(f"{base}.dns.answer", "an empty list names no address the answer must hold",
+                'list the addresses: answer = ["10.0.0.80", "10.0.0.81"], or remove answer')
+    for key, other in (("ospf.neighbor", e.ospf and e.ospf.neighbor),
+                       ("bgp.peer", e.bgp and e.bgp.peer)):
+        if other and other not in tf.nodes and not _is_address(other):
+            p.error(f"{base}.{key}", no_such_node(other, tf.nodes),
+                    "name one of the lab's nodes, or give an address")
     if problem := kinds.port_problem(e.proto, e.port):
         p.error(f"{base}.port", *problem)
     if e.to is None and e.dns is None and e.route is None and e.address is None \
-            and e.command is None and e.neighbor is None and e.path is None:
+            and e.command is None and e.neighbor is None and e.path is None \
+            and e.ospf is None and e.bgp is None:
         p.error(base, "an expectation needs a target",
                 'add to = "NODE" (or dns, route, address, neighbor or command = {...})')
     return ok
@@ -121,6 +148,90 @@ def _reach(base: str, e: Expect, p: Problems) -> bool | None:
                 f"state = {e.state!r}", "remove reach: the state says whether it gets through")
         return None
     return reach
+
+
+def _size(base: str, e: Expect, p: Problems) -> bool:
+    """size/df, rtt, loss, rate: probes of their own to a target (one per expectation);
+    False after a problem."""
+    ok = True
+    if e.df is not None and e.size is None:
+        p.error(f"{base}.df", "df says how a packet of a given size is sent, and there is "
+                "no size", "add size = 1500, or remove df")
+        ok = False
+    given = [k for k in ("size", "rtt", "loss", "rate") if getattr(e, k) is not None]
+    if len(given) > 1:
+        p.error(f"{base}.{given[1]}", f"{given[0]} and {given[1]} are two probes: one per "
+                "expectation", f"move {given[1]} to an [[expect]] of its own")
+        ok = False
+    for key in given[:1]:
+        if e.proto != "icmp":
+            what = "a TCP stream of its own" if key == "rate" else "ICMP echo"
+            p.error(f"{base}.{key}", f"{key} is measured with {what}, not proto {e.proto}",
+                    "remove proto")
+            ok = False
+        if e.to is None:
+            p.error(f"{base}.{key}", f"{key} is measured to a target, and there is no to",
+                    'add to = "NODE"')
+            ok = False
+    return ok
+
+
+def _bounds(path: str, x: BoundsExpect, parse: Callable[[object], float],
+            p: Problems) -> BoundsCheck | bool:
+    """rtt (ms) / loss (percent) bounds; False after a problem."""
+    got: dict[str, float | None] = {}
+    ok = True
+    for key in ("min", "max"):
+        text = getattr(x, key)
+        try:
+            got[key] = None if text is None else float(parse(text))
+        except PropError as err:
+            p.error(f"{path}.{key}", str(err), err.fix)
+            ok = False
+    if ok and got["min"] is None and got["max"] is None:
+        p.error(path, "a bound needs min or max", 'add max = "' + (
+            "10%" if path.endswith("loss") else "5ms") + '"')
+        ok = False
+    lo, hi = got.get("min"), got.get("max")
+    if ok and lo is not None and hi is not None and lo > hi:
+        p.error(path, f"min ({x.min}) is above max ({x.max})", "swap them")
+        ok = False
+    return BoundsCheck(min=lo, max=hi, count=x.count) if ok else False
+
+
+def _rate(path: str, r: RateExpect, p: Problems) -> RateCheck | bool:
+    ok = True
+    got: dict[str, int | None] = {}
+    for key in ("min", "max"):
+        text = getattr(r, key)
+        try:
+            got[key] = None if text is None else parse_rate(text)
+        except PropError as err:
+            p.error(f"{path}.{key}", str(err), err.fix)
+            ok = False
+    seconds = _seconds(r.time, f"{path}.time", p)
+    if seconds is False:
+        ok = False
+    elif isinstance(seconds, float) and not 0.1 <= seconds <= 2.0:
+        p.error(f"{path}.time", f"{r.time!r}: a transfer runs from 100ms to 2s",
+                'write time = "1s"')
+        ok = False
+    if ok and got["min"] is None and got["max"] is None:
+        p.error(path, "a rate expectation needs min or max", 'add min = "5mbit"')
+        ok = False
+    lo, hi = got.get("min"), got.get("max")
+    if ok and lo is not None and hi is not None and lo > hi:
+        p.error(path, f"min ({r.min}) is above max ({r.max})", "swap them")
+        ok = False
+    return RateCheck(min_bit=lo, max_bit=hi, seconds=float(seconds)) if ok else False
+
+
+def _is_address(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _seconds(text: str | None, path: str, p: Problems) -> float | bool | None:

@@ -134,6 +134,28 @@ class RouteCheck(_Value):
     dev: str | None = None
 
 
+class OspfCheck(_Value):
+    neighbor: str = Field(description="A node's name, or a router id.")
+    state: str = "Full"
+
+
+class BgpCheck(_Value):
+    peer: str = Field(description="A node's name, or an address.")
+    state: str = "Established"
+
+
+class BoundsCheck(_Value):
+    min: float | None = Field(None, description="rtt: milliseconds; loss: percent.")
+    max: float | None = None
+    count: int = 20
+
+
+class RateCheck(_Value):
+    min_bit: int | None = Field(None, description="Bits per second.")
+    max_bit: int | None = None
+    seconds: float = 1.0
+
+
 class AddressCheck(_Value):
     dev: str
     ip: str | None = Field(None, description="Address, with '/len' when the length counts.")
@@ -186,6 +208,15 @@ class ExpectPlan(_Value):
     neighbor: NeighborCheck | None = None
     path: PathCheck | None = None
     http: HttpCheck | None = None
+    dns_answers: list[str] | None = Field(
+        None, description="dns: exactly the addresses the answer must hold (any order).")
+    size: int | None = Field(None, description="ICMP echo of this many bytes (IP packet).")
+    df: bool = Field(True, description="With size: the don't-fragment bit.")
+    rtt: BoundsCheck | None = None
+    loss: BoundsCheck | None = None
+    rate: RateCheck | None = None
+    ospf: OspfCheck | None = None
+    bgp: BgpCheck | None = None
     points: float = Field(1.0, description="Worth in the score.")
     hint: str | None = Field(None, description="Shown when it fails.")
 

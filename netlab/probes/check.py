@@ -20,6 +20,8 @@ from netlab.probes.results import CheckReport, CheckResult
 from netlab.probes.retry import until_passes
 from netlab.probes.sniff import Mark, Sniffer
 
+# Process-wide on purpose: two checks running at once in one process (threads of a
+# pytest run, the web view) must never hand out the same key to their sniffers.
 _lock = threading.Lock()
 _keys = itertools.count(random.randrange(33000, 50000))
 

@@ -306,7 +306,9 @@ class Link(_Strict):
 
 class DnsExpect(_Strict):
     name: str = Field(description="Name to resolve with the node's resolver.")
-    answer: Address | None = Field(None, description="Address the answer must contain.")
+    answer: Address | list[Address] | None = Field(
+        None, description="Address the answer must contain; a list: exactly the addresses"
+        " the answer must hold (in any order).")
 
 
 class RouteExpect(_Strict):
@@ -350,6 +352,49 @@ class HttpExpect(_Strict):
                         examples=[404])
     body: str | None = Field(None, description="Regular expression the body must contain "
                              "a match for.", examples=["Directory listing"])
+
+
+class OspfExpect(_Strict):
+    neighbor: str = Field(description="The neighbour: a node of the lab, or a router id.",
+                          examples=["r2"])
+    state: str = Field("Full", description='State it must be in ("Full/DR" counts as'
+                       ' "Full").', examples=["Full"])
+
+
+class BgpExpect(_Strict):
+    peer: str = Field(description="The peer: a node of the lab, or an address.",
+                      examples=["r2"])
+    state: str = Field("Established", description="State the session must be in.",
+                       examples=["Established"])
+
+
+class BoundsExpect(_Strict):
+    min: str | None = Field(None, description="Lower bound.")
+    max: str | None = Field(None, description="Upper bound.")
+    count: int = Field(20, ge=1, le=1000, description="Echo requests sent (10 ms apart).")
+
+
+class RttExpect(BoundsExpect):
+    min: str | None = Field(None, description="Lowest average round trip allowed.",
+                            examples=["1ms"])
+    max: str | None = Field(None, description="Highest average round trip allowed.",
+                            examples=["5ms"])
+
+
+class LossExpect(BoundsExpect):
+    min: str | None = Field(None, description="Lowest share of requests lost allowed.",
+                            examples=["10%"])
+    max: str | None = Field(None, description="Highest share of requests lost allowed.",
+                            examples=["10%"])
+
+
+class RateExpect(_Strict):
+    min: str | None = Field(None, description="Lowest rate the transfer must reach.",
+                            examples=["5mbit"])
+    max: str | None = Field(None, description="Highest rate the transfer may reach.",
+                            examples=["20mbit"])
+    time: str = Field("1s", description="How long the TCP stream runs (at most 2s).",
+                      examples=["500ms"])
 
 
 class CommandExpect(_Strict):
@@ -398,6 +443,32 @@ class Expect(_Strict):
         None, description="The route packets from `from` to `to` take (traceroute).")
     neighbor: NeighborExpect | None = Field(
         None, description="A neighbour (ARP/NDP) entry the node must have, resolved.")
+    size: int | None = Field(
+        None, ge=68, le=65535, description="With icmp: send one echo request of this many"
+        " bytes (the whole IP packet) to `to`; with df, it must get through (reach) or be"
+        " refused with fragmentation needed / packet too big (reach = false).",
+        examples=[1500])
+    df: bool | None = Field(
+        None, description="With size: set don't-fragment (default true); false lets the"
+        " source fragment it.", examples=[True])
+    rtt: RttExpect | None = Field(
+        None, description="Average round trip of `count` echo requests to `to`, within"
+        " bounds.", examples=[{"max": "5ms", "count": 20}])
+    loss: LossExpect | None = Field(
+        None, description="Share of `count` echo requests to `to` left unanswered, within"
+        " bounds.", examples=[{"max": "10%", "count": 100}])
+    rate: RateExpect | None = Field(
+        None, description="A TCP stream from `from` to `to` for `time` reaches at least"
+        " `min` / at most `max` (bits per second, as link rates).",
+        examples=[{"min": "5mbit"}])
+    ospf: OspfExpect | None = Field(
+        None, description="FRR: an OSPF neighbour of the node (from) in a state, read from"
+        " `vtysh -c 'show ip ospf neighbor json'`.",
+        examples=[{"neighbor": "r2", "state": "Full"}])
+    bgp: BgpExpect | None = Field(
+        None, description="FRR: a BGP session of the node (from) in a state, read from"
+        " `vtysh -c 'show bgp summary json'`.",
+        examples=[{"peer": "r2", "state": "Established"}])
     points: float = Field(1, ge=0, le=1000, description="Points it is worth in the score.",
                           examples=[2])
     hint: str | None = Field(

@@ -34,7 +34,8 @@ def _as_kind(e: ExpectPlan, proto: str, **update: object) -> ExpectPlan:
 
 def test_registry_has_one_kind_per_module() -> None:
     assert list(kinds.KINDS) == ["icmp", "tcp", "udp", "http", "dns", "route", "address",
-                                 "neighbor", "path", "command"]
+                                 "neighbor", "path", "command", "size", "rtt", "loss", "rate",
+                                 "ospf", "bgp"]
     assert kinds.protos() == ["icmp", "tcp", "udp", "http"]
     for name, kind in kinds.KINDS.items():
         assert (PROBES / "kinds" / f"{name}.py").is_file()

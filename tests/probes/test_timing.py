@@ -161,14 +161,30 @@ def test_ping_lets_few_requests_wait_for_arp_as_the_kernels_ping_does(
 
 def unblock_arp_when_given_up(netns: str, peer_netns: str, address: str,
                               seconds: float = 20.0) -> None:
-    """Remove peer's ARP blocker once netns's neighbour entry for address has FAILED."""
-    deadline = time.monotonic() + seconds
-    try:
-        while time.monotonic() < deadline:
-            out = subprocess.run(["ip", "-n", netns, "-j", "neigh", "show", "to", address],
-                                 capture_output=True, text=True).stdout
-            if any("FAILED" in e.get("state", []) for e in json.loads(out or "[]")):
+    """Remove peer's ARP blocker once netns's neighbour entry for address has FAILED.
+
+    The entry is FAILED only for an instant: the next request that waits for it makes it
+    INCOMPLETE again, milliseconds later. Polling `ip neigh` missed that instant, and the
+    blocker stayed until `seconds` ran out (20 s per run, every time); `ip monitor`
+    reports each change as the kernel makes it."""
+    monitor = subprocess.Popen(["ip", "-n", netns, "monitor", "neigh"],
+                               stdout=subprocess.PIPE, text=True)
+    failed = threading.Event()
+
+    def watch() -> None:
+        assert monitor.stdout is not None
+        for line in monitor.stdout:
+            words = line.split()
+            if words and words[0] == address and "FAILED" in words:
+                failed.set()
                 return
-            time.sleep(0.01)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    try:
+        failed.wait(seconds)
     finally:
+        monitor.kill()
+        monitor.wait()
+        watcher.join()
         netns_exec(peer_netns, "nft", "delete", "table", "arp", "t14")

@@ -100,7 +100,8 @@ def test_problems_are_in_file_order() -> None:
 def test_missing_file(monkeypatch: pytest.MonkeyPatch) -> None:
     run = netlab(monkeypatch, "validate", "tests/invalid/no-such-file.toml")
     assert run.code == 2
-    assert run.stderr.startswith("error: tests/invalid/no-such-file.toml: cannot read the file")
+    # the same words as deploy's (topology/library.py resolves both)
+    assert run.stderr.startswith("error: tests/invalid/no-such-file.toml: no such topology file")
     assert "Traceback" not in run.stderr
 
 

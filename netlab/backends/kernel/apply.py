@@ -20,7 +20,6 @@ from netlab.backends.kernel import procs
 from netlab.backends.kernel.phases import PHASES as PHASES
 from netlab.backends.kernel.phases import Context as Context
 from netlab.backends.kernel.phases import DeployError as DeployError
-from netlab.backends.kernel.phases import checkpoint, deferred_interrupts
 from netlab.backends.kernel.precheck import ConflictError as ConflictError
 from netlab.backends.kernel.precheck import precheck
 from netlab.errors import NetlabError, require_root
@@ -77,12 +76,12 @@ def _deploy(plan: Plan, force: bool) -> Record:
         ctx = Context(plan, Record(plan.lab), origin, root)
         try:
             precheck(plan, root)
-            with deferred_interrupts():
+            with ctx.interrupts.deferred():
                 try:
                     _write_state(plan, ctx.record)
                     for _name, step in PHASES:
                         step(ctx)
-                    checkpoint()  # Ctrl-C during the last phase must roll back too
+                    ctx.interrupts.check()  # Ctrl-C during the last phase rolls back too
                 except BaseException as e:
                     note = _roll_back(ctx)
                     if isinstance(e, NetlabError):

@@ -16,7 +16,7 @@ content). Speed figures and what was tried: docs/performance.md.
 PHASES is the ordered list of (name, step); a new kind of kernel object is a new entry
 there (link shaping is one, from netlab.backends.kernel.shaping). A step gets the Context
 (plan, journal, per-namespace sockets and ifindexes) and may raise; deploy then destroys
-everything the journal lists. Steps call `checkpoint()` where a deferred Ctrl-C may stop
+everything the journal lists. Steps call `ctx.interrupts.check()` where a deferred Ctrl-C may stop
 them (never between creating an object and journaling it).
 """
 
@@ -79,6 +79,7 @@ class Context:
     cancel: threading.Event = field(default_factory=threading.Event)  # stop the threads
     # This deploy's token, in every namespace's marker and in the placeholders' mark.
     token: str = field(default_factory=lambda: secrets.token_hex(8))
+    interrupts: Interrupts = field(default_factory=lambda: Interrupts())
 
     def ifindex(self, netns: str, ifname: str) -> int:
         return self.ns[netns].ifindex[ifname]
@@ -173,14 +174,14 @@ def create_namespaces(ctx: Context) -> None:
     with sysctl.private_proc():  # sysctl writes in O(1), not O(namespaces alive)
         for sw in ctx.plan.switches:
             ctx.ns[sw.netns] = _create_switch_ns(ctx, sw.netns)
-            checkpoint()
+            ctx.interrupts.check()
         nodes = ctx.plan.nodes
         half = len(nodes) // 2 if len(nodes) >= PARALLEL_NODES else len(nodes)
         if half < len(nodes):
             ctx.background("namespaces", lambda: _create_nodes_in_thread(ctx, nodes[half:]))
         for node in nodes[:half]:
             ctx.ns[node.netns] = _create_node_ns(ctx, node, ctx.origin)
-            checkpoint()
+            ctx.interrupts.check()
         ctx.join("namespaces")
 
 
@@ -295,7 +296,7 @@ def set_interface_sysctls(ctx: Context) -> None:
                 _sysctls(values, node.name)
             finally:
                 setns(ctx.origin.net, CLONE_NEWNET)
-    checkpoint()
+    ctx.interrupts.check()
 
 
 def configure_addresses(ctx: Context) -> None:
@@ -317,7 +318,7 @@ def configure_addresses(ctx: Context) -> None:
             oif = h.ifindex.get(r.dev, 0) if r.dev else 0
             netlink.add_route(b, r.to, r.via, oif, r.dev)
         b.flush()
-    checkpoint()
+    ctx.interrupts.check()
 
 
 def enable_uplink(ctx: Context) -> None:
@@ -329,14 +330,14 @@ def load_nftables(ctx: Context) -> None:
     for node in ctx.plan.nodes:
         if node.nftables:
             nft.load(node.nftables, node.netns, f"node {node.name}")
-            checkpoint()
+            ctx.interrupts.check()
 
 
 def start_processes(ctx: Context) -> None:
     for node in ctx.plan.nodes:
         for k, command in enumerate(node.exec):
             ctx.record.add(**procs.start(ctx.plan.lab, node, command, k))
-            checkpoint()
+            ctx.interrupts.check()
 
 
 PHASES: list[tuple[str, Step]] = [
@@ -354,29 +355,32 @@ PHASES: list[tuple[str, Step]] = [
 
 # --- interrupts -------------------------------------------------------------------------
 
-# Ctrl-C (and SIGTERM) during deploy are held back to the next checkpoint, so that a
-# namespace is never created without being journaled; then they raise KeyboardInterrupt.
-_pending: list[int] = []
+class Interrupts:
+    """Ctrl-C (and SIGTERM) during one deploy, held back to the next `check()` so that a
+    namespace is never created without being journaled; there they raise
+    KeyboardInterrupt. One per deploy, on its Context (not module state)."""
 
+    def __init__(self) -> None:
+        self.pending: list[int] = []
 
-def checkpoint() -> None:
-    if _pending:
-        _pending.clear()
-        raise KeyboardInterrupt
+    def check(self) -> None:
+        if self.pending:
+            self.pending.clear()
+            raise KeyboardInterrupt
 
-
-@contextlib.contextmanager
-def deferred_interrupts() -> Iterator[None]:
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    saved = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
-    for s in saved:
-        signal.signal(s, lambda signum, frame: _pending.append(signum))
-    try:
-        yield
-        checkpoint()
-    finally:
-        for s, h in saved.items():
-            signal.signal(s, h)
-        _pending.clear()
+    @contextlib.contextmanager
+    def deferred(self) -> Iterator[None]:
+        """Hold the signals back for the body (main thread only: signal handlers are)."""
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        saved = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+        for s in saved:
+            signal.signal(s, lambda signum, frame: self.pending.append(signum))
+        try:
+            yield
+            self.check()
+        finally:
+            for s, h in saved.items():
+                signal.signal(s, h)
+            self.pending.clear()

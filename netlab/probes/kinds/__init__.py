@@ -13,13 +13,19 @@ from typing import TYPE_CHECKING
 
 from netlab.probes.kinds import (
     address,
+    bgp,
     command,
     dns,
     http,
     icmp,
+    loss,
     neighbor,
+    ospf,
     path,
+    rate,
     route,
+    rtt,
+    size,
     tcp,
     udp,
 )
@@ -40,7 +46,18 @@ KINDS: dict[str, ExpectKind] = {
     neighbor.KIND.name: neighbor.KIND,
     path.KIND.name: path.KIND,
     command.KIND.name: command.KIND,
+    size.KIND.name: size.KIND,
+    rtt.KIND.name: rtt.KIND,
+    loss.KIND.name: loss.KIND,
+    rate.KIND.name: rate.KIND,
+    ospf.KIND.name: ospf.KIND,
+    bgp.KIND.name: bgp.KIND,
 }
+
+
+# Target kinds selected by a key of their own (size, rtt, loss, rate) on an expectation
+# whose proto is icmp (the default), not `proto` values themselves.
+VARIANTS: dict[str, str] = {k.KIND.name: icmp.KIND.name for k in (size, rtt, loss, rate)}
 
 
 def get(name: str) -> ExpectKind:
@@ -50,7 +67,7 @@ def get(name: str) -> ExpectKind:
 
 def protos() -> list[str]:
     """The values `proto` may take: the kinds that probe a target."""
-    return [k.name for k in KINDS.values() if k.target]
+    return [k.name for k in KINDS.values() if k.target and k.name not in VARIANTS]
 
 
 def applying(e: ExpectPlan) -> list[ExpectKind]:

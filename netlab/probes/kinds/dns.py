@@ -1,5 +1,5 @@
 """dns = {name, answer}: the source node's own resolver answers the name (with `answer`
-among the addresses, if given)."""
+among the addresses, if given; `answer` a list: exactly those addresses, in any order)."""
 
 from __future__ import annotations
 
@@ -20,11 +20,14 @@ def run(a: Attempt) -> Outcome:
     text = r.seen()
     if r.ok and e.dns_answer is not None and e.dns_answer not in r.addresses:
         return Outcome(False, text + f" (not {e.dns_answer})")
+    if r.ok and e.dns_answers is not None and set(e.dns_answers) != set(r.addresses):
+        return Outcome(False, text + f" (not exactly {', '.join(e.dns_answers)})")
     return Outcome(r.ok, text)
 
 
 def label(e: ExpectPlan) -> str:
-    return f"dns {e.dns_name}" + (f"={e.dns_answer}" if e.dns_answer else "")
+    answer = e.dns_answer or (",".join(e.dns_answers) if e.dns_answers is not None else None)
+    return f"dns {e.dns_name}" + (f"={answer}" if answer else "")
 
 
 KIND = ExpectKind(

@@ -35,4 +35,7 @@ KIND = ExpectKind(
     target=True,
     run=run,
     matches=matches,
+    # size, rtt, loss and rate are kinds of their own (kinds.VARIANTS).
+    selects=lambda e: e.proto == "icmp" and e.target_address is not None
+    and e.size is None and e.rtt is None and e.loss is None and e.rate is None,
 )
