@@ -8,17 +8,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import networkx as nx
-
-from netlab.compile.compiler import compile_topology
 from netlab.errors import NetlabError, Problem, TopologyError, UsageError
-from netlab.plan.model import NodePlan, Plan
-from netlab.topology.loader import merge, parse_lenient, read_text
-from netlab.topology.model import TopologyFile
 
 if TYPE_CHECKING:
+    import networkx as nx
+
     from netlab.backends.base import Backend
+    from netlab.plan.model import NodePlan, Plan
     from netlab.probes.results import CheckReport
+    from netlab.topology.model import TopologyFile
 
 
 @dataclass
@@ -46,6 +44,11 @@ def load(path: str | Path, backend: Backend | None = None) -> Topology:
     """Read, validate and compile a topology file; raise TopologyError with every problem
     (the file's, and those the backend's preflight finds with this machine)."""
     source = str(path)
+    # Imported here: verbs on a deployed lab (destroy, exec, status) never compile, and
+    # the compiler's imports (networkx, the topology model) cost them ~0.4 s of start-up.
+    from netlab.compile.compiler import compile_topology
+    from netlab.topology.loader import merge, parse_lenient, read_text
+
     model, early = parse_lenient(read_text(path), source)
     if model is None:
         raise TopologyError(source, early, more_checks_pending=True)
