@@ -43,13 +43,13 @@ def _backend(backend: Backend | None) -> Backend:
 def load(path: str | Path, backend: Backend | None = None) -> Topology:
     """Read, validate and compile a topology file; raise TopologyError with every problem
     (the file's, and those the backend's preflight finds with this machine)."""
-    source = str(path)
     # Imported here: verbs on a deployed lab (destroy, exec, status) never compile, and
     # the compiler's imports (networkx, the topology model) cost them ~0.4 s of start-up.
     from netlab.compile.compiler import compile_topology
-    from netlab.topology.loader import merge, parse_lenient, read_text
+    from netlab.topology.loader import merge, parse_lenient, read_source
 
-    model, early = parse_lenient(read_text(path), source)
+    text, source, imported = read_source(path)  # another tool's lab: imported (#18)
+    model, early = parse_lenient(text, source)
     if model is None:
         raise TopologyError(source, early, more_checks_pending=True)
     b = _backend(backend)  # compile itself never asks the machine: the backend does
@@ -60,7 +60,7 @@ def load(path: str | Path, backend: Backend | None = None) -> Topology:
         problems = e.problems + b.preflight(model)
         raise TopologyError(source, merge(early, problems), bool(early)) from None
     machine = b.preflight(model, compiled.plan)
-    problems = sorted(compiled.warnings + machine)
+    problems = sorted(compiled.warnings + machine + imported)
     if early:
         raise TopologyError(source, merge(early, problems), more_checks_pending=True)
     if any(p.severity == "error" for p in machine):  # e.g. a sysctl value the kernel refuses
@@ -124,6 +124,19 @@ def check(target: str | Path | None = None, lab: str | None = None, retry: float
             raise UsageError(_stale(str(target), topo.name, diff))
         return attached.check(topo.plan.expect, retry=retry)
     return Lab.attach(name if name is not None else lab, b).check(expectations, retry=retry)
+
+
+def last_check(lab: str, report: CheckReport | None = None,
+               origin: str = "cli") -> dict[str, Any] | None:
+    """The lab's last check, kept in its state (netlab/state/lastcheck.py) for the web
+    view: with `report`, record it (origin "cli": `netlab check`, "web": the page) and
+    return the record; without, the record last written. A record is {"at", "origin",
+    "report": what `netlab check --json` prints}; None: none (or the lab is gone)."""
+    from netlab.state import lastcheck
+
+    if report is not None:
+        return lastcheck.write(lab, report.to_dict(), origin)
+    return lastcheck.read(lab)
 
 
 def _stale(target: str, name: str, diff: list[str]) -> str:

@@ -100,7 +100,7 @@ class Lab:
         return self.backend.status(self.name)
 
     def exec(self, node: str, argv: list[str] | str, **kw: Any) -> subprocess.CompletedProcess:  # type: ignore[type-arg]
-        """Run argv in `node` (its network, UTS and /etc/netns files, like `ip netns exec`).
+        """Run argv in `node`, inside its private machine (as `netlab exec` does).
 
         Keyword arguments go to subprocess.run; by default output is captured as text.
         """
@@ -109,6 +109,14 @@ class Lab:
         kw.setdefault("capture_output", "stdout" not in kw and "stderr" not in kw)
         kw.setdefault("text", True)
         return self.backend.run(self.plan, self.node(node), list(argv), **kw)
+
+    def nftables(self, node: str) -> str:
+        """The node's whole nftables ruleset (as `nft list ruleset` prints it)."""
+        return self.backend.nftables(self.plan, self.node(node))
+
+    def load_nftables(self, node: str, ruleset: str) -> None:
+        """Replace the node's whole nftables ruleset, atomically."""
+        self.backend.load_nftables(self.plan, self.node(node), ruleset)
 
     def enter(self, name: str) -> None:
         """Move this (single-threaded) process into node or switch `name`, to exec a

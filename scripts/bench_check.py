@@ -1,23 +1,36 @@
 #!/usr/bin/env python3
 """How long `netlab check` takes (issue 13 item 6; figures in docs/probes.md).
 
-    sudo python3 scripts/bench_check.py [--runs 5]
+    sudo python3 scripts/bench_check.py [--runs 5] [--baseline DIR]
 
 Deploys three labs under fresh names (destroyed at the end, also on failure) and times:
   a) the natgw lab's check: `netlab check NAME` end to end (a new process, as a user runs
-     it) and in-process (netlab.api.check); target < 0.3 s;
+     it; wall and CPU time), `netlab check FILE` (the file is compiled and compared with
+     the deployed plan first), and in-process (netlab.api.check); target < 0.3 s;
   b) a 50-expectation lab of mixed kinds (icmp, tcp and udp states, dns, route, address,
      command, path, size, rtt, loss; no rate) when all pass; target < 1 s;
   c) 16 and 24 failures with a 1 s timeout each (silence: an address nobody holds),
-     checked in parallel: they must cost about one timeout each round of check's 16
-     workers, not one per failure.
+     checked in parallel: they must cost about one timeout in all (check.worker_count
+     runs 16 at once in these 3-node labs, 24 for the second), not one per failure.
 Prints one line per figure (best and median of --runs) and the ratio to its target.
+
+--baseline DIR: DIR holds another copy of the netlab package (DIR/netlab, e.g. the tree
+before a change, `cp -a netlab DIR/`); its `netlab check NAME` is timed in turns with this
+tree's on the same lab, and the ratio printed: a before/after comparison in one run, on
+a machine whose load changes between runs.
+
+Child Pythons keep their bytecode in a private cache for the run (as a user's install
+keeps its .pyc files), also when PYTHONDONTWRITEBYTECODE is set, which would otherwise
+make every command compile netlab anew (about 0.4 s of each).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import resource
 import secrets
+import shutil
 import statistics
 import subprocess
 import sys
@@ -28,14 +41,20 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 
+# The benchmark checks this lab --runs times in a row, faster than the kernel's per-peer
+# ICMP rate limit (a burst of 6, then one a second) lets the same errors through: its
+# nodes answer every probe (icmp_ratelimit = 0), as they would checked once.
 MIXED_LAB = """
 [lab]
 name = "{name}"
 within = "0s"
 [nodes.a]
+sysctl = { "net.ipv4.icmp_ratelimit" = 0 }
 [nodes.b]
+sysctl = { "net.ipv4.icmp_ratelimit" = 0 }
 [nodes.r]
 kind = "router"
+sysctl = { "net.ipv4.icmp_ratelimit" = 0 }
 [[links]]
 endpoints = ["a", "r"]
 subnet = "10.81.1.0/24"
@@ -68,8 +87,8 @@ MIXED = (
 )
 assert len(MIXED) == 50
 
-# Expectations that wait out their whole timeout: as many as check's 16 workers, then
-# half as many again (a second round of timeouts).
+# Expectations that wait out their whole timeout: 16 (check.worker_count's floor), then
+# 24 (3 nodes x PER_NODE 8): each set runs at once, one round of timeouts.
 FAILING = (16, 24)
 
 
@@ -91,9 +110,33 @@ def timed(fn: Callable[[], object], runs: int) -> tuple[float, float, object]:
     return min(times), statistics.median(times), last
 
 
-def netlab(*args: str) -> subprocess.CompletedProcess[str]:
+def _child_cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+def netlab(*args: str, tree: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """`netlab ARGS` in a new Python; `tree`: a directory holding another netlab package."""
+    env = dict(os.environ)
+    if tree is not None:
+        env["PYTHONPATH"] = str(tree)
+    # `python -m` puts the working directory first on sys.path: run the baseline in its
+    # own tree, or a checkout's netlab would shadow it.
     return subprocess.run([sys.executable, "-m", "netlab", *args], capture_output=True,
-                          text=True, check=False)
+                          text=True, check=False, env=env, cwd=tree)
+
+
+def cli_times(args: list[str], runs: int, tree: Path | None = None
+              ) -> tuple[list[float], list[float]]:
+    """Wall and CPU seconds of `runs` runs of `netlab ARGS` (each must exit 0)."""
+    walls, cpus = [], []
+    for _ in range(runs):
+        cpu, start = _child_cpu(), time.perf_counter()
+        r = netlab(*args, tree=tree)
+        walls.append(time.perf_counter() - start)
+        cpus.append(_child_cpu() - cpu)
+        assert r.returncode == 0, f"netlab {' '.join(args)}:\n{r.stdout}{r.stderr}"
+    return walls, cpus
 
 
 def line(what: str, best: float, median: float, target: float | None) -> None:
@@ -101,12 +144,31 @@ def line(what: str, best: float, median: float, target: float | None) -> None:
     print(f"{what:<46} best {best:6.3f} s  median {median:6.3f} s{ratio}")
 
 
+def cli_line(what: str, walls: list[float], cpus: list[float], target: float) -> None:
+    line(what, min(walls), statistics.median(walls), target)
+    print(f"{'':<46} CPU  {min(cpus):6.3f} s  median {statistics.median(cpus):6.3f} s")
+
+
+def _private_bytecode() -> str | None:
+    if not os.environ.get("PYTHONDONTWRITEBYTECODE") or os.environ.get("PYTHONPYCACHEPREFIX"):
+        return None
+    cache = tempfile.mkdtemp(prefix="netlab-bench-pyc-")
+    os.environ["PYTHONPYCACHEPREFIX"] = cache
+    del os.environ["PYTHONDONTWRITEBYTECODE"]
+    return cache
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--baseline", type=Path, help="a directory holding another netlab"
+                    " package, timed in turns with this one (netlab check NAME)")
     args = ap.parse_args()
+    if args.baseline is not None and not (args.baseline / "netlab" / "cli").is_dir():
+        ap.error(f"--baseline {args.baseline}: no netlab package in it")
     from netlab import api
 
+    cache = _private_bytecode()
     token = secrets.token_hex(3)
     names = {"natgw": f"bn{token}", "mixed": f"bm{token}",
              **{f"fail{n}": f"bf{n}{token}" for n in FAILING}}
@@ -131,10 +193,28 @@ def main() -> int:
                       file=sys.stderr)
                 return 1
         # a) natgw
-        best, med, res = timed(lambda: netlab("check", names["natgw"]), args.runs)
-        assert isinstance(res, subprocess.CompletedProcess) and res.returncode == 0, res
-        line("a) natgw: `netlab check NAME` (new process)", best, med, 0.3)
-        best, med, rep = timed(lambda: api.check(names["natgw"]), args.runs)
+        natgw = names["natgw"]
+        cli_times(["check", natgw], 1)  # bytecode cached, page cache warm
+        if args.baseline is not None:
+            cli_times(["check", natgw], 1, args.baseline)
+            now: tuple[list[float], list[float]] = ([], [])
+            then: tuple[list[float], list[float]] = ([], [])
+            for _ in range(args.runs):  # in turns: both see the same load
+                for into, tree in ((then, args.baseline), (now, None)):
+                    w, c = cli_times(["check", natgw], 1, tree)
+                    into[0].extend(w)
+                    into[1].extend(c)
+            cli_line("a) baseline: `netlab check NAME`", *then, 0.3)
+            cli_line("a) this tree: `netlab check NAME`", *now, 0.3)
+            print(f"{'':<46} this/baseline: wall "
+                  f"{statistics.median(now[0]) / statistics.median(then[0]):.2f}, CPU "
+                  f"{statistics.median(now[1]) / statistics.median(then[1]):.2f}")
+        else:
+            cli_line("a) natgw: `netlab check NAME` (new process)",
+                     *cli_times(["check", natgw], args.runs), 0.3)
+        cli_line("a) natgw: `netlab check FILE` (compiles it)",
+                 *cli_times(["check", str(work / f"{natgw}.toml")], args.runs), 0.3)
+        best, med, rep = timed(lambda: api.check(natgw), args.runs)
         assert rep.ok, rep  # type: ignore[attr-defined]
         line("a) natgw: api.check (in-process)", best, med, 0.3)
         # b) 50 mixed, all pass
@@ -155,6 +235,9 @@ def main() -> int:
     finally:
         for name in deployed:
             netlab("destroy", name)
+        shutil.rmtree(work, ignore_errors=True)
+        if cache is not None:
+            shutil.rmtree(cache, ignore_errors=True)
     return 0
 
 

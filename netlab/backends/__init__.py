@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 # name -> "module:attribute" of a class whose instances implement base.Backend
 BACKENDS: dict[str, str] = {
     "kernel": "netlab.backends.kernel.backend:KernelBackend",
+    "userns": "netlab.backends.userns.backend:UsernsBackend",  # rootless (join.py sets DEFAULT)
 }
 DEFAULT = "kernel"
 

@@ -82,6 +82,15 @@ class Backend(Protocol):
         cannot (NamespaceGone)."""
         ...
 
+    def nftables(self, plan: Plan, node: NodePlan) -> str:
+        """The node's whole nftables ruleset, as `nft list ruleset` prints it."""
+        ...
+
+    def load_nftables(self, plan: Plan, node: NodePlan, ruleset: str) -> None:
+        """Replace the node's whole nftables ruleset with `ruleset`, atomically (nothing
+        changes if it is refused: NetlabError with nft's reason)."""
+        ...
+
     def open_socket(self, netns: str, family: int, type_: int, proto: int = 0) -> socket.socket:
         """A socket created inside the namespace `netns` (a NodePlan's or a switch's);
         it stays bound there. Probes and capture open every socket through this."""

@@ -76,8 +76,8 @@ def catch_signals() -> None:
 def _build() -> typer.Typer:
     import typer
 
+    from netlab.cli import classroom, exporter, importer, labs, links, probes, topo, web
     from netlab.cli import lab as lab_verbs
-    from netlab.cli import labs, links, probes, topo
 
     app = typer.Typer(
         name="netlab",
@@ -88,7 +88,7 @@ def _build() -> typer.Typer:
         pretty_exceptions_enable=False,
         context_settings={"help_option_names": ["-h", "--help"]},
     )
-    for module in (topo, lab_verbs, probes, links, labs):
+    for module in (topo, lab_verbs, probes, links, labs, importer, exporter, web, classroom):
         module.register(app)
     return app
 
@@ -132,6 +132,9 @@ def _output_failed(e: OSError) -> int:
 def main() -> None:
     """`netlab ARGS...`: the verbs, with every interruption ending in "interrupted"."""
     global _decided
+    from netlab.backends.userns.join import enter_from_cli
+
+    enter_from_cli()  # rootless: join the user's namespaces, while single-threaded
     catch_signals()
     code: Any = 0
     try:

@@ -192,14 +192,16 @@ def run_check(target: str | Path | None, lab: str | None, as_json: bool = False,
     reach=true expectations are re-run for that many seconds, see netlab.api.check).
     Output files are vetted before any probe is sent, and each written whole or not."""
     from netlab import api
-    from netlab.probes import grading
-    from netlab.probes.junit import to_junit
 
     outputs = [(o, path) for o, path in (("--junit", junit), ("--csv", csv),
                                          ("--gradescope", gradescope)) if path is not None]
+    if outputs:  # imported only when asked for: a plain check starts faster without them
+        from netlab.probes import grading
+        from netlab.probes.junit import to_junit
     for option, path in outputs:
         grading.writable(path, option)
     report = api.check(target, lab, retry=retry)
+    _keep_last(report)
     if junit is not None:
         grading.write_atomic(junit, to_junit(report))
     if csv is not None:
@@ -211,6 +213,18 @@ def run_check(target: str | Path | None, lab: str | None, as_json: bool = False,
     else:
         print_report(report)
     return report
+
+
+def _keep_last(report: CheckReport) -> None:
+    """Record the check in the lab's state, where `netlab web` shows it on the graph. A
+    record that cannot be written costs the check nothing: it is said on stderr."""
+    from netlab import api
+    from netlab.errors import NetlabError
+
+    try:
+        api.last_check(report.lab, report, origin="cli")
+    except (OSError, NetlabError) as e:
+        typer.echo(f"netlab: the check was not recorded for `netlab web`: {e}", err=True)
 
 
 def print_report(report: CheckReport) -> None:

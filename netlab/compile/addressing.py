@@ -34,13 +34,17 @@ class Member:
     kind: str  # a registered node kind (netlab/compile/kinds)
     path: str  # key path of this member's explicit addresses, for messages
     explicit: list[Iface] = field(default_factory=list)
+    # No address from netlab: an empty entry in the link's addresses, or a switch with
+    # addresses = false (the student configures it, or it is a bridge port in the node).
+    bare: bool = False
 
 
 @dataclass
 class Segment:
     id: str  # switch name or "links[N]"
-    switch: str | None
+    switch: str | None  # the first of its switches (several: joined by switch links)
     path: str  # key path of the segment's subnet key
+    switches: list[str] = field(default_factory=list)  # every switch of the segment
     members: list[Member] = field(default_factory=list)
     subnet: dict[int, Net] = field(default_factory=dict)  # family (4/6) -> subnet
     pooled: set[int] = field(default_factory=set)  # families whose subnet came from a pool
@@ -57,6 +61,8 @@ class Addressing:
     # Segments the pools had no subnet for (already an error): checks that would only
     # repeat it (a gateway "sharing no segment", ...) stay quiet about their members.
     unaddressed: set[str] = field(default_factory=set)
+    # node -> the addresses of its lo (`loopback`), checked; v4 first
+    loopback: dict[str, list[Iface]] = field(default_factory=dict)
     # node -> its (segment, member) pairs in segment order; an index, so that lookups by
     # node stay linear in the node's own interfaces (a 1000-host switch is common).
     _by_node: dict[str, list[tuple[Segment, Member]]] = field(
@@ -97,9 +103,13 @@ def _has_prefix(iface: Iface) -> bool:
 
 
 def _segments(tf: TopologyFile, g: nx.MultiGraph, problems: Problems) -> dict[str, Segment]:
+    joined: dict[str, str] = g.graph.get("joined", {})
     segs: dict[str, Segment] = {
-        name: Segment(name, name, f"switches.{toml_key(name)}.subnet") for name in tf.switches
+        name: Segment(name, name, f"switches.{toml_key(name)}.subnet", [name])
+        for name in tf.switches if name not in joined
     }
+    for name, first in joined.items():
+        segs[first].switches.append(name)
     for _, _, data in sorted(g.edges(data=True), key=lambda e: e[2]["link"]):
         i = data["link"]
         link = tf.links[i]
@@ -128,30 +138,48 @@ def _segments(tf: TopologyFile, g: nx.MultiGraph, problems: Problems) -> dict[st
                         " its subnet belongs to the switch",
                         f"set switches.{seg.switch}.{key} instead",
                     )
+        bare_switch = seg.switch is not None and not all(
+            tf.switches[sw].addresses for sw in seg.switches)
         for k, end in enumerate(node_ends):
-            entry = given[k] if given is not None else []
-            explicit = entry if isinstance(entry, list) else [entry]
-            if given is not None and not explicit:
-                # [] reads as "no address", but the end would get one from the pool.
-                problems.error(
-                    f"links[{i}].addresses[{k}]",
-                    f"an empty list: {end.name}:{end.ifname} would still get an address"
-                    " (every node end of a link has one)",
-                    'write its address, e.g. "10.0.0.5/24" (or a list of a v4 and a v6'
-                    f" address), or leave links[{i}].addresses out to have addresses"
-                    " assigned",
-                )
+            entry = given[k] if given is not None else None
+            explicit = [] if entry is None else entry if isinstance(entry, list) else [entry]
+            # [] (or a switch with addresses = false): no address from netlab at all.
+            bare = entry == [] or (entry is None and bare_switch)
             seg.members.append(
                 Member(end.name, end.ifname, tf.nodes[end.name].kind,
-                       f"links[{i}].addresses[{k}]", list(explicit))
+                       f"links[{i}].addresses[{k}]", list(explicit), bare)
             )
+    for seg in segs.values():
+        if len(seg.switches) > 1:
+            _check_joined_subnets(tf, seg, problems)
     return segs
+
+
+def _check_joined_subnets(tf: TopologyFile, seg: Segment, problems: Problems) -> None:
+    """Switches joined by switch-to-switch links are one segment: one subnet per family."""
+    for key in ("subnet", "subnet6"):
+        given = [(sw, getattr(tf.switches[sw], key)) for sw in seg.switches
+                 if getattr(tf.switches[sw], key) is not None]
+        for sw, net in given[1:]:
+            if net != given[0][1]:
+                problems.error(
+                    f"switches.{toml_key(sw)}.{key}",
+                    f"switch {sw!r} is joined to {given[0][0]!r} by a switch-to-switch link"
+                    f" (one L2 segment), whose {key} is {given[0][1]}",
+                    f"set {key} on one of the joined switches only",
+                )
+
+
+def has_address(m: Member, family: int | None = None) -> bool:
+    """Whether netlab gives the member an address (of `family`, if given)."""
+    return not m.bare or any(family is None or _family(x) == family for x in m.explicit)
 
 
 def _explicit_subnet(tf: TopologyFile, seg: Segment, family: int) -> Net | None:
     key = "subnet" if family == 4 else "subnet6"
     if seg.switch is not None:
-        return getattr(tf.switches[seg.switch], key)
+        return next((getattr(tf.switches[sw], key) for sw in seg.switches
+                     if getattr(tf.switches[sw], key) is not None), None)
     link = tf.links[int(seg.id[len("links["):-1])]
     return getattr(link, key)
 
@@ -164,12 +192,15 @@ def _pool(tf: TopologyFile, seg: Segment, family: int) -> tuple[str, Net, int]:
 
 
 def _wants(tf: TopologyFile, seg: Segment, family: int) -> bool:
+    if _explicit_subnet(tf, seg, family) is not None:
+        return True
+    if seg.members and all(m.bare and not m.explicit for m in seg.members):
+        return False  # nobody on it takes an address from netlab
     if family == 4:
         return True
-    if _explicit_subnet(tf, seg, 6) is not None:
-        return True
     return any(
-        node_v6(tf, m.node) or any(_family(x) == 6 for x in m.explicit) for m in seg.members
+        (node_v6(tf, m.node) and not m.bare) or any(_family(x) == 6 for x in m.explicit)
+        for m in seg.members
     )
 
 
@@ -178,6 +209,7 @@ def assign(tf: TopologyFile, g: nx.MultiGraph, problems: Problems) -> Addressing
     segs = _segments(tf, g, problems)
     taken = Taken()  # subnets in use, with the key path that holds each
     _explicit_subnets(tf, segs, taken, problems)
+    loopback = _loopbacks(tf, taken, problems)
     unaddressed = _pool_subnets(tf, segs, taken, problems)
     owner: dict[ipaddress.IPv4Address | ipaddress.IPv6Address, str] = {}  # ip -> node:ifname
     result: dict[tuple[str, str], list[Iface]] = {
@@ -186,7 +218,31 @@ def assign(tf: TopologyFile, g: nx.MultiGraph, problems: Problems) -> Addressing
     _free_addresses(tf, segs, owner, result, problems)
     for addrs in result.values():
         addrs.sort(key=lambda x: x.version)
-    return Addressing(segs, result, unaddressed)
+    return Addressing(segs, result, unaddressed, loopback)
+
+
+def _loopbacks(tf: TopologyFile, taken: Taken, problems: Problems) -> dict[str, list[Iface]]:
+    """Each node's `loopback` addresses (a bare one is a /32 or /128: the model parses it
+    so), checked against the subnets given in the file and each other; taken, so that no
+    pool hands out a subnet holding one."""
+    out: dict[str, list[Iface]] = {}
+    for name, node in tf.nodes.items():
+        mine: list[Iface] = []
+        for k, x in enumerate(node.loopback):
+            path = f"nodes.{toml_key(name)}.loopback[{k}]"
+            clash = taken.clash(x.network)
+            if clash is not None:
+                what = f"address {x.ip} is already used" if clash[0] == x.network \
+                    else f"loopback {x} overlaps {clash[0]}"
+                problems.error(
+                    path, f"{what} ({clash[1]})",
+                    "give every loopback its own address, outside every subnet of the lab")
+                continue
+            taken.add(x.network, path)
+            mine.append(x)
+        if mine:
+            out[name] = sorted(mine, key=lambda x: x.version)
+    return out
 
 
 def _explicit_subnets(tf: TopologyFile, segs: dict[str, Segment], taken: Taken,
@@ -346,7 +402,7 @@ def _free_addresses(
         for family, net in sorted(seg.subnet.items()):
             free = hosts(net)
             for m in members:
-                if any(_family(x) == family for x in m.explicit):
+                if m.bare or any(_family(x) == family for x in m.explicit):
                     continue
                 if family == 6 and not node_v6(tf, m.node):
                     continue

@@ -8,6 +8,7 @@ import re
 
 from netlab.compile import firewall, graph, kinds, links, sysctls
 from netlab.compile.context import Build
+from netlab.compile.macs import check_macs
 from netlab.errors import Problems, no_such_interface, one_of, toml_key
 from netlab.names import lab_name_problem
 from netlab.topology.model import Node, TopologyFile
@@ -50,6 +51,7 @@ def check_nodes(b: Build) -> None:
         if node.firewall is not None and _check_firewall(base, node.firewall, ifnames, p):
             for_nft[name] = node.firewall
         _check_nat(tf, base, name, node, ifnames, p)
+    check_macs(tf, p)
     # nftables' own parser, all nodes in one scratch namespace (one child process).
     for name, found in firewall.nft_problems(for_nft).items():
         for fp in found:

@@ -22,11 +22,13 @@ from netlab.compile import (
     graph,
     linkprops,
     links,
+    machines,
     mtu,
     nodeplans,
     routing,
 )
 from netlab.compile.context import Build, netns_name
+from netlab.compile.frr import plans as frr_plans
 from netlab.errors import Problem, TopologyError
 from netlab.plan.model import Plan
 from netlab.topology.model import TopologyFile
@@ -98,6 +100,8 @@ PASSES: list[tuple[str, Callable[[Build], None]]] = [
     ("link properties", _link_properties),      # rate, delay, loss: shaping per end
     ("link kinds", _link_kinds),                # uplink plan, switch port names
     ("node plans", nodeplans.build),            # every node's plan; the hosts file
+    ("machines", machines.build),               # files, startup, PID namespace
+    ("routing protocols", frr_plans.build),     # FRR files and daemons of routers
     ("expectations", expectations.build),       # [[expect]] targets resolved
     ("stop on errors", _stop_on_errors),
     ("wiring", _wiring),                        # switches and veth pairs

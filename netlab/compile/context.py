@@ -40,8 +40,9 @@ class Build:
     routes: dict[str, list[routing.RouteEntry]] = field(init=False)
     # link properties pass: egress shaping per (link index, endpoint index)
     shaping: dict[tuple[int, int], ShapingPlan | None] = field(init=False)
-    # link kinds' prepare pass: switch-side port name per link index, the uplink
-    ports: dict[int, str] = field(default_factory=dict)
+    # link kinds' prepare pass: switch-side port name per link index (a switch-to-switch
+    # link: per (link index, endpoint index)), the uplink
+    ports: dict[int | tuple[int, int], str] = field(default_factory=dict)
     uplink: UplinkPlan | None = None
     # node plans pass: nodes, and the lab's hosts file
     nodes: list[NodePlan] = field(init=False)

@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 from netlab.compile.context import Build
 from netlab.compile.linkprops import PropError, parse_loss, parse_rate, parse_time
+from netlab.compile.macs import MAC as _MAC
 from netlab.errors import Problems, no_such_node
 from netlab.plan.lookup import NotFound, Resolver
 from netlab.plan.model import (
@@ -38,8 +39,6 @@ from netlab.topology.model import (
     RateExpect,
     RouteExpect,
 )
-
-_MAC = re.compile(r"[0-9a-f]{2}(:[0-9a-f]{2}){5}")
 
 
 def build(b: Build) -> None:

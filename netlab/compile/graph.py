@@ -22,18 +22,45 @@ from netlab.topology.model import TopologyFile
 # one more fails, after every namespace is built, with "Exchange full" (EXFULL).
 BRIDGE_MAX_PORTS = 1023
 
-__all__ = ["BRIDGE_MAX_PORTS", "End", "annotate", "build", "interfaces", "segment_id"]
+__all__ = ["BRIDGE_MAX_PORTS", "End", "annotate", "build", "interfaces", "segment_id", "segment_of"]
 
 # node -> ifname -> key path of the endpoint that took it
 _Used = dict[str, dict[str, str]]
 
 
-def segment_id(link_index: int, ends: tuple[End, End]) -> str:
-    """The L2 segment a link belongs to: its switch, or the link itself."""
+def segment_id(link_index: int, ends: tuple[End, End],
+               joined: dict[str, str] | None = None) -> str:
+    """The L2 segment a link belongs to: its switch (the first, in file order, of the
+    switches joined to it by switch-to-switch links: `joined`), or the link itself."""
     for end in ends:
         if end.is_switch:
-            return end.name
+            return (joined or {}).get(end.name, end.name)
     return f"links[{link_index}]"
+
+
+def segment_of(g: nx.MultiGraph, link_index: int) -> str:
+    """The segment of links[link_index], as build() found it."""
+    return str(g.graph["segments"][link_index])
+
+
+def _joined(tf: TopologyFile, pending: list[tuple[int, list[End | None]]]) -> dict[str, str]:
+    """switch -> the first switch (file order) of the switches it is joined to by
+    switch-to-switch links: they bridge into one L2 segment, with one subnet."""
+    order = {name: k for k, name in enumerate(tf.switches)}
+    parent = {name: name for name in tf.switches}
+
+    def root(x: str) -> str:
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    for _, ends in pending:
+        a, b = ends
+        if a is not None and b is not None and a.is_switch and b.is_switch:
+            ra, rb = sorted((root(a.name), root(b.name)), key=order.__getitem__)
+            parent[rb] = ra
+    return {name: root(name) for name in tf.switches if root(name) != name}
 
 
 def build(tf: TopologyFile, problems: Problems) -> nx.MultiGraph:
@@ -45,9 +72,13 @@ def build(tf: TopologyFile, problems: Problems) -> nx.MultiGraph:
     g.graph["interfaces"] = {}
     # link kind -> (link index, ends) in link order: see links.base.edges().
     g.graph["links"] = {}
+    # link index -> its segment id (segment_of); switch -> the switch whose segment it
+    # shares (only switches joined to an earlier one by switch-to-switch links).
+    g.graph["segments"] = {}
     _add_nodes(tf, g, problems)
     used: _Used = {n: {} for n in tf.nodes}
     pending = [(i, _ends(tf, g, i, problems, used)) for i in range(len(tf.links))]
+    g.graph["joined"] = _joined(tf, pending)
     _add_links(g, pending, used, problems)
     _check_switches(tf, g, problems)
     return g
@@ -135,8 +166,8 @@ def _add_links(g: nx.MultiGraph, pending: list[tuple[int, list[End | None]]], us
         if not kind.check_ends(f"links[{i}].endpoints", a, b, problems):
             continue
         a, b = (_named(end, i, used, next_eth) for end in (a, b))
-        g.add_edge(a.name, b.name, key=i, link=i, ends=(a, b), segment=segment_id(i, (a, b)),
-                   kind=kind.name)
+        seg = g.graph["segments"][i] = segment_id(i, (a, b), g.graph["joined"])
+        g.add_edge(a.name, b.name, key=i, link=i, ends=(a, b), segment=seg, kind=kind.name)
         by_kind.setdefault(kind.name, []).append((i, (a, b)))
         index.setdefault(a.name, []).append((a.ifname, i, a, b))  # type: ignore[arg-type]
         index.setdefault(b.name, []).append((b.ifname, i, b, a))  # type: ignore[arg-type]
@@ -187,5 +218,6 @@ def annotate(g: nx.MultiGraph, addr: addressing.Addressing, nodes: list[NodePlan
         data["addresses"] = {e.name: list(cidrs.get((e.name, e.ifname), ()))
                              for e in data["ends"] if not e.is_switch}
     for seg in addr.segments.values():
-        if seg.switch is not None and seg.switch in g:
-            g.nodes[seg.switch]["subnets"] = [str(n) for _, n in sorted(seg.subnet.items())]
+        for sw in seg.switches:
+            if sw in g:
+                g.nodes[sw]["subnets"] = [str(n) for _, n in sorted(seg.subnet.items())]

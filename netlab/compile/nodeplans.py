@@ -6,7 +6,9 @@ from __future__ import annotations
 from netlab.compile import addressing, firewall, graph, kinds, links, mtu
 from netlab.compile.checks import split_hostport
 from netlab.compile.context import Build
+from netlab.compile.macs import link_mac
 from netlab.plan.model import (
+    FilePlan,
     Interface,
     NatPlan,
     NodePlan,
@@ -26,19 +28,21 @@ def build(b: Build) -> None:
     tf = b.tf
     texts: _Texts = {key: [(x.version, str(x.ip), str(x)) for x in xs]
                      for key, xs in b.addr.addresses.items()}
+    loopbacks: _Texts = {(name, "lo"): [(x.version, str(x.ip), str(x)) for x in xs]
+                         for name, xs in b.addr.loopback.items()}
     primaries = {name: _primary(b, name, texts) for name in tf.nodes}
     hosts_on = {name: tf.lab.hosts_file if node.hosts_file is None else node.hosts_file
                 for name, node in tf.nodes.items()}
-    b.hosts = _hosts_file(tf, texts, primaries) if any(hosts_on.values()) else ""
+    b.hosts = _hosts_file(tf, texts | loopbacks, primaries) if any(hosts_on.values()) else ""
     resolvs: dict[tuple[str, ...], str] = {}  # (dns..., "", search...) -> text
     plans = []
     for name, node in tf.nodes.items():
         ifaces = _interfaces(b, name, texts)
         kind = kinds.get(node.kind)
         view = kinds.NodeView(name, node, ifaces, primaries[name])
-        if kind.files(view):
-            raise NotImplementedError(f"node kind {kind.name!r} writes files, which plan"
-                                      " format 2 cannot carry yet")
+        # The kind's own files (e.g. a daemon's config); the machines pass adds the node's
+        # `files` and its lab directory over them.
+        kind_files = [FilePlan(path=path, text=text) for path, text in kind.files(view).items()]
         route_plans = [RoutePlan(to=r.to, via=r.via, dev=r.dev, origin=r.origin)  # type: ignore[arg-type]
                        for r in b.routes[name]]
         masq = list(node.nat.masquerade) if node.nat else []
@@ -49,12 +53,15 @@ def build(b: Build) -> None:
         search = tf.defaults.search if node.search is None else node.search
         key = (*dns, "", *search)
         resolv = resolvs.get(key) or resolvs.setdefault(key, _resolv_conf(tf, dns, search))
+        loopback = [cidr for _, _, cidr in loopbacks.get((name, "lo"), [])]
         plans.append(NodePlan(
             name=name, kind=node.kind, netns=b.netns(name), hostname=name,
             primary=primaries[name], interfaces=ifaces, routes=route_plans,
-            sysctls=_sysctls(tf, name, node, ifaces), resolv_conf=resolv, nat=nat,
+            sysctls=_sysctls(tf, name, node, ifaces, loopback), resolv_conf=resolv, nat=nat,
             nftables=_nftables(nat, node.firewall),
             exec=[*kind.processes(view), *node.exec], hosts_file=hosts_on[name],
+            files=kind_files,
+            loopback=loopback,
         ))
     b.nodes = plans
 
@@ -73,20 +80,23 @@ def _primary(b: Build, name: str, texts: _Texts) -> dict[str, str]:
 
 def _interfaces(b: Build, name: str, texts: _Texts) -> list[Interface]:
     ifaces = []
-    for ifname, i, own, peer in graph.interfaces(b.g, name):
+    for ifname, i, _own, peer in graph.interfaces(b.g, name):
         peer_if = b.ports[i] if peer.is_switch else peer.ifname
+        j = 0 if b.tf.links[i].endpoints[0].partition(":")[0] == name else 1
         ifaces.append(Interface(
-            name=ifname,
+            name=ifname, mac=link_mac(b.tf, i, j),
             peer=Peer(node=peer.name, netns=b.netns(peer.name), ifname=peer_if),  # type: ignore[arg-type]
             mtu=mtu.mtu(b.tf, i, name, None),
             addresses=[cidr for _, _, cidr in texts.get((name, ifname), [])],
-            segment=graph.segment_id(i, (own, peer)),
+            segment=graph.segment_of(b.g, i),
         ))
     return ifaces
 
 
-def _sysctls(tf: TopologyFile, name: str, node: Node, ifaces: list[Interface]) -> dict[str, str]:
-    has_v6 = addressing.node_v6(tf, name) or any(":" in a for i in ifaces for a in i.addresses)
+def _sysctls(tf: TopologyFile, name: str, node: Node, ifaces: list[Interface],
+             loopback: list[str]) -> dict[str, str]:
+    has_v6 = addressing.node_v6(tf, name) or any(
+        ":" in a for a in [*loopback, *(a for i in ifaces for a in i.addresses)])
     out: dict[str, str] = {}
     if has_v6:
         # Addresses are added without DAD; link-local ones must not wait for it either.

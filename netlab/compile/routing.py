@@ -1,9 +1,10 @@
 """Routes: default gateways of hosts, hand-written routes, and auto routing.
 
 Auto routing (`lab.routing = "auto"`) gives every router a route to every subnet it is not
-attached to, via the first hop of a shortest path (networkx BFS) through routers only:
-hosts never forward. With an uplink, every other router also gets a default route
-towards the uplink node.
+attached to, and to every other node's loopback addresses, via the first hop of a shortest
+path (networkx BFS) through routers only: hosts never forward. With an uplink, every other
+router also gets a default route towards the uplink node. Interfaces without an address
+are nobody's gateway and no hop; `gateway = false` means no default route at all.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from dataclasses import dataclass
 import networkx as nx
 
 from netlab.compile import kinds
-from netlab.compile.addressing import Addressing, Iface, Member, natural
+from netlab.compile.addressing import Addressing, Iface, Member, has_address, natural
 from netlab.errors import Problems, no_such_interface, no_such_node, one_of, toml_key
 from netlab.topology.model import Route, TopologyFile
 
@@ -71,7 +72,9 @@ def compute(
     # "Routers": nodes whose kind routes (gateways, transits of automatic routing).
     routers = [n for n, node in tf.nodes.items() if kinds.get(node.kind).routes]
     firsts = _first_members(addr)
-    routers_on = {seg: sorted((n for n in members if kinds.get(tf.nodes[n].kind).routes),
+    # Routers with an address on each segment (an address-less interface is no gateway).
+    routers_on = {seg: sorted((n for n, m in members.items()
+                               if kinds.get(tf.nodes[n].kind).routes and has_address(m)),
                               key=natural) for seg, members in firsts.items()}
     for name in tf.nodes:
         routes[name].extend(_default_routes(tf, addr, firsts, routers, routers_on, name,
@@ -95,11 +98,13 @@ def _default_routes(
     node = tf.nodes[name]
     path = f"nodes.{toml_key(name)}.gateway"
     gw = node.gateway
+    if gw is False:  # no default route, on purpose (a lab where students add it)
+        return []
     if gw is None:
         if not kinds.get(node.kind).takes_default_gateway:
             return []
-        near = sorted({r for seg, _ in addr.memberships(name) for r in routers_on[seg.id]},
-                      key=natural)
+        near = sorted({r for seg, m in addr.memberships(name) if has_address(m)
+                       for r in routers_on[seg.id]}, key=natural)
         if len(near) > 1:
             problems.warning(
                 f"nodes.{toml_key(name)}",
@@ -269,12 +274,52 @@ def _auto(
                 hop = _next_hop(addr, firsts, hops, r, target, family)
                 if hop is not None:
                     routes[r].append(RouteEntry(net, hop[1], hop[0], "auto"))
+            _loopback_routes(tf, addr, firsts, hops, paths, r, have, routes, family)
             default = _default_name(family)
-            if up is not None and up != r and default not in have and ("r", up) in paths:
+            if up is not None and up != r and default not in have and ("r", up) in paths \
+                    and tf.nodes[r].gateway is not False:
                 target = paths[("r", up)]
                 hop = _next_hop(addr, firsts, hops, r, target, family)
                 if hop is not None:
                     routes[r].append(RouteEntry(default, hop[1], hop[0], "auto"))
+
+
+def _loopback_routes(
+    tf: TopologyFile, addr: Addressing, firsts: dict[str, dict[str, Member]],
+    hops: dict[tuple[str, str], tuple[str, str] | None], paths: dict[object, list[object]],
+    r: str, have: set[str], routes: dict[str, list[RouteEntry]], family: int,
+) -> None:
+    """Router r's routes to the other nodes' loopback addresses: a router's via the first
+    hop towards it; a host's via its address on its first segment r reaches (hosts never
+    forward, so the host itself is the last hop)."""
+    for other, xs in addr.loopback.items():
+        if other == r:
+            continue
+        target = paths.get(("r", other))
+        if target is None and not kinds.get(tf.nodes[other].kind).routes:
+            target = _host_target(addr, paths, r, other, family)
+        if target is None:
+            continue
+        for x in xs:
+            net = str(x.network)
+            if x.version != family or net in have:
+                continue
+            hop = _next_hop(addr, firsts, hops, r, target, family)  # type: ignore[arg-type]
+            if hop is not None:
+                routes[r].append(RouteEntry(net, hop[1], hop[0], "auto"))
+                have.add(net)
+
+
+def _host_target(addr: Addressing, paths: dict[object, list[object]], r: str, host: str,
+                 family: int) -> list[object] | None:
+    """A path from router r to host: r's path to the host's first segment (in segment
+    order) where the host has an address of `family`, then the host."""
+    for seg, m in addr.memberships(host):
+        mine = [x for x in addr.addresses[(m.node, m.ifname)] if x.version == family]
+        to_seg = paths.get(("s", seg.id))
+        if mine and to_seg is not None:
+            return [*to_seg, ("h", host, m.ifname, str(mine[0].ip))]
+    return None
 
 
 def _next_hop(
@@ -282,8 +327,11 @@ def _next_hop(
     memo: dict[tuple[str, str], tuple[str, str] | None],
     router: str, path: list[tuple[str, str]], family: int,
 ) -> tuple[str, str] | None:
-    """(dev, via) for the first hop of a router-segment-router... path."""
+    """(dev, via) for the first hop of a router-segment-router... path (which may end in a
+    host: ("h", host, ifname, address), see _host_target)."""
     first_seg, next_router = path[1][1], path[2][1]
+    if path[2][0] == "h":  # the host is on r's own segment: straight to it
+        return firsts[first_seg][router].ifname, path[2][3]  # type: ignore[misc]
     if (first_seg, next_router) not in memo:
         dev = firsts[first_seg][router].ifname
         peer = firsts[first_seg][next_router]

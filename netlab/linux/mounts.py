@@ -11,6 +11,7 @@ from netlab.linux.netns import _libc
 
 MS_BIND = 4096
 MS_REC = 16384
+MS_PRIVATE = 1 << 18
 MS_SLAVE = 1 << 19
 MS_SHARED = 1 << 20
 MNT_DETACH = 2

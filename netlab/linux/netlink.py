@@ -48,6 +48,7 @@ RTM_GETADDR = 22
 RTM_NEWROUTE = 24
 RTM_GETROUTE = 26
 
+IFLA_ADDRESS = 1
 IFLA_IFNAME = 3
 IFLA_MTU = 4
 IFLA_MASTER = 10
@@ -59,6 +60,15 @@ IFLA_NET_NS_FD = 28
 IFLA_INFO_KIND = 1
 IFLA_INFO_DATA = 2
 VETH_INFO_PEER = 1
+IFLA_BR_FORWARD_DELAY = 1
+IFLA_BR_HELLO_TIME = 2
+IFLA_BR_MAX_AGE = 3
+IFLA_BR_AGEING_TIME = 4
+IFLA_BR_STP_STATE = 5
+# Spanning tree timers (centiseconds) when a lab turns STP on: the fastest the kernel and
+# 802.1D allow together (2 x (forward delay - 1 s) >= max age >= 2 x (hello + 1 s)), so a
+# port forwards 8 s after it comes up instead of the default 30 s.
+STP_HELLO, STP_MAX_AGE, STP_FORWARD_DELAY = 100, 600, 400
 IFF_UP = 0x1
 
 IFA_ADDRESS = 1
@@ -198,31 +208,51 @@ def _attrs(data: bytes, off: int) -> Iterator[tuple[int, bytes]]:
 # --- requests -------------------------------------------------------------------------
 
 
-def new_bridge_in(b: Batch, index: int, name: str, mtu: int, fd: int) -> None:
-    """A bridge, up, created straight into the namespace `fd`."""
+def new_bridge_in(b: Batch, index: int, name: str, mtu: int, fd: int, stp: bool = False,
+                  ageing: int | None = None) -> None:
+    """A bridge, up, created straight into the namespace `fd`; with `stp`, running the
+    kernel's spanning tree (fast timers, above); `ageing` in seconds (0: a hub)."""
+    data = b""
+    if stp:
+        data += attr_u32(IFLA_BR_STP_STATE, 1) + attr_u32(IFLA_BR_HELLO_TIME, STP_HELLO) \
+            + attr_u32(IFLA_BR_MAX_AGE, STP_MAX_AGE) \
+            + attr_u32(IFLA_BR_FORWARD_DELAY, STP_FORWARD_DELAY)
+    if ageing is not None:
+        data += attr_u32(IFLA_BR_AGEING_TIME, ageing * 100)  # the kernel counts 1/100 s
+    info = attr_str(IFLA_INFO_KIND, "bridge") + (attr(IFLA_INFO_DATA, data) if data else b"")
     body = ifinfo(index, IFF_UP, IFF_UP) + attr_str(IFLA_IFNAME, name) + attr_u32(
-        IFLA_MTU, mtu) + attr_u32(IFLA_NET_NS_FD, fd) + attr(
-        IFLA_LINKINFO, attr_str(IFLA_INFO_KIND, "bridge"))
+        IFLA_MTU, mtu) + attr_u32(IFLA_NET_NS_FD, fd) + attr(IFLA_LINKINFO, info)
     b.add(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, body, f"create bridge {name}")
+
+
+def attr_mac(mac: str) -> bytes:
+    """IFLA_ADDRESS: a link's MAC address ("02:00:00:00:00:01")."""
+    return attr(IFLA_ADDRESS, bytes.fromhex(mac.replace(":", "")))
 
 
 def new_veth(
     b: Batch, *, name: str, index: int, fd: int, mtu: int, master: int = 0,
     peer: str, peer_index: int, peer_fd: int, peer_mtu: int,
+    mac: str | None = None, peer_mac: str | None = None,
 ) -> None:
     """One veth pair, placed straight into its two namespaces (by fd), the main end up.
 
     The peer cannot be set up in the same request (the kernel answers ENOTCONN: its other
     end is not registered yet); bring it up with `link_up` afterwards. index 0 lets the
     kernel pick (the host's side of an uplink); otherwise the given ifindex is used, so
-    that later requests address the interface without lookups.
+    that later requests address the interface without lookups. `mac`, `peer_mac`: fixed
+    MAC addresses of the ends (else the kernel makes random ones).
     """
     peer_body = ifinfo(peer_index) + attr_str(IFLA_IFNAME, peer) + attr_u32(
         IFLA_MTU, peer_mtu) + attr_u32(IFLA_NET_NS_FD, peer_fd)
+    if peer_mac:
+        peer_body += attr_mac(peer_mac)
     info = attr_str(IFLA_INFO_KIND, "veth") + attr(
         IFLA_INFO_DATA, attr(VETH_INFO_PEER, peer_body))
     body = ifinfo(index, IFF_UP, IFF_UP) + attr_str(IFLA_IFNAME, name) + attr_u32(
         IFLA_MTU, mtu) + attr_u32(IFLA_NET_NS_FD, fd)
+    if mac:
+        body += attr_mac(mac)
     if master:
         body += attr_u32(IFLA_MASTER, master)
     body += attr(IFLA_LINKINFO, info)
@@ -231,6 +261,12 @@ def new_veth(
 
 def link_up(b: Batch, index: int, name: str) -> None:
     set_link_state(b, index, name, up=True)
+
+
+def enslave_up(b: Batch, index: int, name: str, master: int) -> None:
+    """Make an interface a port of bridge `master` (ifindex, same namespace), and up."""
+    b.add(RTM_NEWLINK, 0, ifinfo(index, IFF_UP, IFF_UP) + attr_u32(IFLA_MASTER, master),
+          f"add {name} to its bridge")
 
 
 def set_link_state(b: Batch, index: int, name: str, up: bool) -> None:

@@ -29,6 +29,7 @@ from typing import Any
 from netlab.compile.firewall import include_problem
 from netlab.errors import NetlabError
 from netlab.linux.netns import CLONE_NEWNET, entered, unshare
+from netlab.linux.userns import in_child_userns
 
 LIBRARY = "libnftables.so.1"
 CLONE_NEWUSER = 0x10000000
@@ -212,7 +213,9 @@ def _read(fd: int, deadline: float, size: int = -1) -> bytes:
 def _map_ids(pid: int) -> None:
     """Who the child is outside its user namespace: the caller, or nobody for root. Written
     from here, where root may map any id (the child itself could only map its own)."""
-    uid, gid = (NOBODY, NOBODY) if os.geteuid() == 0 else (os.geteuid(), os.getegid())
+    # Rootless (a user namespace): its uid 0 is the user, and the only id it can map.
+    real_root = os.geteuid() == 0 and not in_child_userns()
+    uid, gid = (NOBODY, NOBODY) if real_root else (os.geteuid(), os.getegid())
     try:
         for name, value in (("setgroups", "deny"), ("uid_map", f"0 {uid} 1"),
                             ("gid_map", f"0 {gid} 1")):
@@ -238,7 +241,7 @@ def _child(texts: dict[str, str], own: str, interfaces: list[str], up: int, go: 
         for fd in (0, 1, 2):
             os.dup2(null, fd)
         os.close(null)
-        if os.geteuid() == 0:
+        if os.geteuid() == 0 and not in_child_userns():  # rootless may not setgroups
             os.setgroups([])  # root's groups would stay effective outside the namespace
         try:
             unshare(CLONE_NEWUSER | CLONE_NEWNET)

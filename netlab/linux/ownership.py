@@ -34,10 +34,14 @@ from dataclasses import dataclass
 from netlab.errors import NamespaceGone
 from netlab.linux import netlink
 from netlab.linux.netns import CLONE_NEWNET, entered_fd, is_nsfs, open_ns
+from netlab.linux.userns import in_child_userns
 
 SO_NETNS_COOKIE = 71  # asm-generic/socket.h, Linux >= 5.14
 LO_INDEX = 1
-XATTR = "trusted.netlab"  # trusted.*: only root can set it (CAP_SYS_ADMIN)
+# trusted.*: only root can set it (CAP_SYS_ADMIN in the initial user namespace). Rootless
+# (a user namespace, backends/userns), where trusted.* is refused: user.*, on a /run/netns
+# that is the user's private tmpfs, which nobody else can write.
+XATTR = "user.netlab" if in_child_userns() else "trusted.netlab"
 _COOKIE = struct.Struct("=Q")
 
 

@@ -90,11 +90,14 @@ class Resolver:
         return found
 
     def interfaces(self, name: str) -> list[str]:
-        """Interface names of a node (with its uplink) or a switch (its bridge, then ports)."""
+        """Interface names of a node (with its uplink, and lo when it has `loopback`
+        addresses) or a switch (its bridge, then ports)."""
         if name in self.nodes:
             names = [i.name for i in self.nodes[name].interfaces]
             if self.uplink is not None and self.uplink.node == name:
                 names.append(self.uplink.ifname)
+            if self.nodes[name].loopback:
+                names.append("lo")
             return names
         sw = self.switches[name]
         return [sw.bridge] + [p.ifname for p in sw.ports]
@@ -150,6 +153,8 @@ class Resolver:
             for i in n.interfaces:
                 for a in i.addresses:
                     out.setdefault(str(ipaddress.ip_interface(a).ip), (n.name, i.name))
+            for a in n.loopback:
+                out.setdefault(str(ipaddress.ip_interface(a).ip), (n.name, "lo"))
         if self.uplink is not None:
             up = self.uplink
             out.setdefault(str(ipaddress.ip_interface(up.node_address).ip), (up.node, up.ifname))
@@ -182,6 +187,8 @@ class Resolver:
         elif self.uplink is not None and (ref.node.name, ref.ifname) == (self.uplink.node,
                                                                           self.uplink.ifname):
             addrs = [self.uplink.node_address.split("/")[0]]
+        elif ref.ifname == "lo":
+            addrs = [a.split("/")[0] for a in ref.node.loopback]
         else:
             iface = next(i for i in ref.node.interfaces if i.name == ref.ifname)
             addrs = [a.split("/")[0] for a in iface.addresses]

@@ -36,6 +36,7 @@ class Interface(_Value):
     name: str
     peer: Peer
     mtu: int
+    mac: str | None = Field(None, description="MAC address set at deploy; null: random.")
     addresses: list[str] = Field(default_factory=list, description="CIDR, v4 first.")
     segment: str = Field(description="Switch name, or 'links[N]' for a node-to-node link.")
 
@@ -60,6 +61,15 @@ class NatPlan(_Value):
     forward: list[PortForwardPlan] = Field(default_factory=list)
 
 
+class FilePlan(_Value):
+    """A file written into the node's private machine at deploy."""
+
+    path: str = Field(description="Absolute path in the node.")
+    mode: int = Field(0o644, description="Permission bits.")
+    text: str | None = Field(None, description="Its content, or null: copied from source.")
+    source: str | None = Field(None, description="Absolute path of the file to copy.")
+
+
 class NodePlan(_Value):
     name: str
     kind: str = Field(description="The node's kind (netlab/compile/kinds): \"host\" or \"router\".")
@@ -76,6 +86,11 @@ class NodePlan(_Value):
     nftables: str | None = Field(None, description="nft ruleset loaded atomically, or null.")
     exec: list[str] = Field(default_factory=list)
     hosts_file: bool = Field(True, description="Whether the node gets the plan's hosts text.")
+    # Added within format 2 (with defaults): the node as a small machine (docs/machines.md).
+    loopback: list[str] = Field(default_factory=list, description="Addresses on lo (CIDR).")
+    files: list[FilePlan] = Field(default_factory=list)
+    startup: list[str] = Field(default_factory=list, description="Run once, before exec.")
+    pid: bool = Field(False, description="Its own PID namespace.")
 
 
 class SwitchPort(_Value):
@@ -92,6 +107,8 @@ class SwitchPlan(_Value):
     subnet: str | None
     subnet6: str | None
     ports: list[SwitchPort]
+    stp: bool = False
+    ageing: int | None = Field(None, description="MAC ageing time, seconds; null: default.")
 
 
 class ShapingPlan(_Value):
@@ -109,6 +126,7 @@ class VethEnd(_Value):
     netns: str
     ifname: str
     mtu: int
+    mac: str | None = Field(None, description="MAC address set at deploy; null: random.")
     shaping: ShapingPlan | None = Field(None, description="Egress shaping of this end.")
 
 
@@ -191,7 +209,9 @@ class ExpectPlan(_Value):
     from_node: str
     to: str | None
     target_address: str | None = Field(description="Resolved address the probe is sent to.")
-    proto: Literal["icmp", "tcp", "udp", "http"]
+    # A kind of the expectation registry (netlab/probes/kinds), as NodePlan.kind is a
+    # node kind: a plan may name one this netlab lacks (check says so), or one a test added.
+    proto: str
     port: int | None
     reach: bool
     via: str | None

@@ -72,7 +72,8 @@ def plan_text(plan: Plan) -> str:
     for sw in plan.switches:
         subnets = ", ".join(s for s in (sw.subnet, sw.subnet6) if s)
         out.append(f"switch {sw.name}  netns {sw.netns}  bridge {sw.bridge}  mtu {sw.mtu}"
-                   + (f"  subnet {subnets}" if subnets else ""))
+                   + (f"  subnet {subnets}" if subnets else "") + ("  stp" if sw.stp else "")
+                   + (f"  ageing {sw.ageing}s" if sw.ageing is not None else ""))
         for port in sw.ports:
             out.append(f"  port {port.ifname:<15} -> {port.node}:{port.node_ifname}"
                        + sends.get((sw.netns, port.ifname), ""))
@@ -82,7 +83,9 @@ def plan_text(plan: Plan) -> str:
         for i in n.interfaces:
             addrs = " ".join(i.addresses) or "(no address)"
             out.append(f"  {i.name:<8} {addrs:<36} mtu {i.mtu}  peer {i.peer.node}:{i.peer.ifname}"
-                       + sends.get((n.netns, i.name), ""))
+                       + (f"  mac {i.mac}" if i.mac else "") + sends.get((n.netns, i.name), ""))
+        if n.loopback:
+            out.append(f"  {'lo':<8} {' '.join(n.loopback)}")
         for r in n.routes:
             via = f" via {r.via}" if r.via else ""
             dev = f" dev {r.dev}" if r.dev else ""
@@ -95,8 +98,15 @@ def plan_text(plan: Plan) -> str:
         if n.nftables:
             out.append("  nftables:")
             out.extend(f"    {line}" for line in n.nftables.rstrip().splitlines())
+        for f in n.files:
+            what = f"{len(f.text.encode())} bytes" if f.text is not None else f"from {f.source}"
+            out.append(f"  file {f.path}  ({f.mode:04o}, {what})")
+        for cmd in n.startup:
+            out.append(f"  startup: {cmd}")
         for cmd in n.exec:
             out.append(f"  exec: {cmd}")
+        if n.pid:
+            out.append("  own PID namespace")
         out.append("")
     if plan.uplink:
         u = plan.uplink
@@ -126,22 +136,63 @@ def _edge_label(data: dict) -> str:
     return "\\n".join(parts)
 
 
+def _end_label(data: dict, node: str) -> str:  # type: ignore[type-arg]
+    """'eth0 10.0.0.2/24': the end of a link at `node`."""
+    for end in data["ends"]:
+        if end.name == node and not end.is_switch:
+            addrs = data.get("addresses", {}).get(end.name, [])
+            return end.ifname + (f" {addrs[0]}" if addrs else "")
+    return ""
+
+
 _DOT_SHAPES = {"host": "box", "router": "ellipse", "switch": "box3d"}
 _DOT_COLORS = {"host": "#dbeafe", "router": "#fde68a", "switch": "#d1fae5"}
 
 
+STAR_MIN = 8  # neighbours from which a node is drawn as the centre of a star
+
+
+def _layout(g: nx.MultiGraph) -> tuple[str, set[str]]:
+    """Graph attributes choosing Graphviz's layout by the lab's shape, and the leaves of
+    a star (nodes whose only link goes to its hub). `dot` ranks an undirected graph by
+    distance from its first node, so a switch with 24 hosts became one rank 24 labels
+    wide (a 3077x128 strip). A lab with a hub of STAR_MIN or more neighbours is drawn
+    radially around it (twopi), each leaf's interface and address in its own box so that
+    no label crowds the centre, near square; other labs stay with dot. The `layout`
+    attribute holds in the .dot file too, whatever program renders it."""
+    simple = nx.Graph(g)
+    if simple.number_of_nodes() == 0:
+        return "", set()
+    hub, degree = max(simple.degree, key=lambda d: (d[1], str(d[0])))
+    if degree < STAR_MIN:
+        return "", set()  # dot: readable for chains and small LANs
+    leaves = {n for n in simple.neighbors(hub) if simple.degree(n) == 1
+              and g.number_of_edges(n, hub) == 1}
+    # A circle whose circumference fits one box (~1.7 in) per neighbour.
+    ranksep = max(1.5, round(degree * 1.7 / (2 * 3.1416), 2))
+    return f'layout=twopi, root="{hub}", ranksep={ranksep}, ', leaves
+
+
 def to_dot(g: nx.MultiGraph) -> str:
+    layout, leaves = _layout(g)
     lines = [f'graph "{g.graph.get("lab", "lab")}" {{',
-             "  graph [overlap=false, splines=true];",
+             f"  graph [{layout}overlap=false, splines=true];",
              '  node [style=filled, fontname="Helvetica"];',
              '  edge [fontname="Helvetica", fontsize=9];']
+    in_box = {}  # a star's leaf -> the label of its one link, drawn in its box
+    for u, v, data in g.edges(data=True):
+        for leaf in {u, v} & leaves:
+            in_box[leaf] = _end_label(data, leaf)
     for name, data in g.nodes(data=True):
         kind = data["kind"]
         label = name + ("\\n" + " ".join(data["subnets"]) if data.get("subnets") else "")
+        if in_box.get(name):
+            label += "\\n" + in_box[name]
         lines.append(f'  "{name}" [label="{label}", shape={_DOT_SHAPES.get(kind, "box")},'
                      f' fillcolor="{_DOT_COLORS.get(kind, "#e5e7eb")}"];')  # a kind added later
     for u, v, data in sorted(g.edges(data=True), key=lambda e: e[2]["link"]):
-        lines.append(f'  "{u}" -- "{v}" [label="{_edge_label(data)}"];')
+        label = "" if {u, v} & leaves else _edge_label(data)
+        lines.append(f'  "{u}" -- "{v}" [label="{label}"];')
     lines.append("}")
     return "\n".join(lines) + "\n"
 

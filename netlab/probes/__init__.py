@@ -1,8 +1,9 @@
 """Probes: real packets sent from inside a deployed lab's namespaces.
 
 Every function takes the lab's Plan (netlab.state.store.read_plan, or Lab.plan) and node names;
-none imports scapy or pyroute2 until it runs. Sockets are opened in the lab's namespaces by
-the lab's backend (Backend.open_socket), never by stepping into them here.
+none imports pyroute2, and only capture imports scapy (packets.py builds and reads the
+probes' packets). Sockets are opened in the lab's namespaces by the lab's backend
+(Backend.open_socket), never by stepping into them here.
 
     ping(plan, "pc1", "web")            ICMP echo            -> PingResult
     probe(plan, "pc1", "web", "tcp", 80) TCP SYN / UDP        -> PortResult

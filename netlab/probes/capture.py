@@ -131,6 +131,12 @@ def frames(sock: socket.socket) -> Iterator[Frame]:
             data, anc, _, addr = sock.recvmsg(SNAPLEN, socket.CMSG_SPACE(16))
         except BlockingIOError:
             return
+        except OSError as e:
+            # The interface went down (`netlab link A B down` while capturing): the
+            # kernel reports it once; frames flow again when it comes back up.
+            if e.errno == errno.ENETDOWN:
+                return
+            raise
         stamp = None
         for level, kind, value in anc:
             if level == socket.SOL_SOCKET and kind == sockets.SO_TIMESTAMPNS:

@@ -8,17 +8,21 @@ from __future__ import annotations
 import contextlib
 import itertools
 import random
+import resource
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING
 
 from netlab import backends
-from netlab.plan.model import ExpectPlan, Plan
 from netlab.probes import kinds, targets
 from netlab.probes.kinds import Attempt, ExpectKind
 from netlab.probes.results import CheckReport, CheckResult
 from netlab.probes.retry import until_passes
 from netlab.probes.sniff import Mark, Sniffer
+
+if TYPE_CHECKING:
+    from netlab.plan.model import ExpectPlan, Plan
 
 # Process-wide on purpose: two checks running at once in one process (threads of a
 # pytest run, the web view) must never hand out the same key to their sniffers.
@@ -37,16 +41,45 @@ def title(e: ExpectPlan) -> str:
     return kinds.title(e)
 
 
+# Expectations run at once, so that failures cost about one timeout in all, not one each.
+# How many at once grows with the lab, because what limits it is per node: every node's
+# kernel answers with ICMP errors (port unreachable, time exceeded, packet too big) at a
+# bounded rate, net.ipv4.icmp_msgs_burst = 50 per namespace and 6 per peer, and an answer
+# it drops turns "closed" into "filtered". PER_NODE probes per node stay well inside it;
+# a small lab still gets MIN_WORKERS. Each probe holds up to SOCKETS_PER_PROBE descriptors
+# (raw L4, raw ICMP, a UDP sink, two sniffers), so the soft RLIMIT_NOFILE also caps it
+# (less a reserve for what the process has open); and threads past MAX_WORKERS only queue
+# on the GIL and the namespaces' socket creation.
+PER_NODE = 8
+MIN_WORKERS = 16
+MAX_WORKERS = 256
+SOCKETS_PER_PROBE = 5
+_FD_RESERVE = 64
+
+
+def worker_count(nodes: int, items: int, nofile: int | None = None) -> int:
+    """Expectations checked at once in a lab of `nodes` nodes (see PER_NODE above)."""
+    if nofile is None:
+        nofile = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+        nofile = 1 << 20 if nofile == resource.RLIM_INFINITY else nofile
+    by_descriptors = max(1, (nofile - _FD_RESERVE) // SOCKETS_PER_PROBE)
+    return max(1, min(items, max(MIN_WORKERS, PER_NODE * nodes), MAX_WORKERS,
+                      by_descriptors))
+
+
 def check(plan: Plan, expectations: list[ExpectPlan] | None = None,
-          workers: int = 16, settle: float = 0.0) -> CheckReport:
+          workers: int | None = None, settle: float = 0.0) -> CheckReport:
     """Run `expectations` (default: the plan's) against the deployed lab, each retried
     while it fails for its `within` seconds (at least `settle` for those that must hold:
-    right after deploy, services may still be starting)."""
+    right after deploy, services may still be starting). `workers`: how many at once
+    (default: worker_count for the lab's size)."""
     items = plan.expect if expectations is None else expectations
     if settle > 0:
         items = [e.model_copy(update={"within": settle})
                  if e.within < settle and kinds.answered(e.proto, e.state, e.reach)
                  else e for e in items]
+    if workers is None:
+        workers = worker_count(len(plan.nodes), len(items))
     start = time.monotonic()
     with ThreadPoolExecutor(max_workers=max(1, min(workers, len(items)))) as pool:
         results = list(pool.map(lambda e: check_one(plan, e), items))

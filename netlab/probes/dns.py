@@ -9,9 +9,12 @@ from __future__ import annotations
 import os
 import subprocess
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from netlab import backends
-from netlab.plan.model import Plan
+
+if TYPE_CHECKING:
+    from netlab.plan.model import Plan
 
 
 @dataclass

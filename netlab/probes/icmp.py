@@ -1,8 +1,8 @@
 """ICMP echo over a raw socket inside the source node's namespace: `netlab ping`, and the
 engine `trace` reuses (same session, TTL-limited sends).
 
-scapy crafts the requests and dissects what comes back (including the quoted packet in
-ICMP errors); the socket is ours, so there is no per-call socket or ARP cost.
+Requests are built and answers read (including the packet an ICMP error quotes) with
+netlab.probes.packets; the socket is ours, so there is no per-call socket or ARP cost.
 """
 
 from __future__ import annotations
@@ -16,15 +16,16 @@ import socket
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from netlab import backends
-from netlab.plan.model import NodePlan, Plan
-from netlab.probes import sockets, targets
+from netlab.probes import packets, sockets, targets
 from netlab.probes.results import IcmpError, PingResult, Reply, icmp_text
 
+if TYPE_CHECKING:
+    from netlab.plan.model import NodePlan, Plan
+
 PAYLOAD = bytes(range(56))  # like ping: 56 data bytes, 64 with the ICMP header
-_ECHO_REPLY = {False: 0, True: 129}
-_ERRORS = {False: (3, 11, 12), True: (1, 2, 3, 4)}
 
 
 @dataclass
@@ -42,6 +43,8 @@ class EchoSession:
     late this process reads a reply changes nothing.
     """
 
+    payload = PAYLOAD  # the data of each request (the size kind sends more)
+
     def __init__(self, plan: Plan, netns: str, dst: str, ident: int | None = None,
                  few_in_kernel: bool = False):
         """`few_in_kernel`: let only a handful of requests wait inside the kernel (for
@@ -57,7 +60,7 @@ class EchoSession:
         self.broadcast = route.broadcast
         self.ident = random.randrange(1, 0xFFFF) if ident is None else ident
         self.names = targets.address_map(plan)
-        accept = (_ECHO_REPLY[self.v6], *_ERRORS[self.v6])
+        accept = (packets.ECHO_REPLY[self.v6], *packets.ERRORS[self.v6])
         self.sock = sockets.raw_icmp(netns, self.v6, accept, backend)
         if self.broadcast:
             self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
@@ -67,7 +70,6 @@ class EchoSession:
             # The kernel's minimum send buffer (what ping asks for): a few requests.
             self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1)
         self.clock = sockets.SendClock(self.sock)
-        self._craft(0)  # scapy's layers load now, not in the middle of the first send
         sockets.await_stamps()
 
     def close(self) -> None:
@@ -99,15 +101,7 @@ class EchoSession:
         return True
 
     def _craft(self, seq: int) -> bytes:
-        if self.v6:
-            from scapy.layers.inet6 import ICMPv6EchoRequest, IPv6
-
-            pkt = IPv6(src=self.src, dst=self.dst) / ICMPv6EchoRequest(
-                id=self.ident, seq=seq, data=PAYLOAD)
-            return bytes(pkt)[40:]  # the kernel adds the IPv6 header (and checksum)
-        from scapy.layers.inet import ICMP
-
-        return bytes(ICMP(type=8, id=self.ident, seq=seq) / PAYLOAD)
+        return packets.echo(self.v6, self.ident, seq, self.payload)
 
     def wait(self, seconds: float, to_send: bool = False) -> None:
         """Sleep until something arrives (or, with `to_send`, the socket can send again)
@@ -136,39 +130,26 @@ class EchoSession:
 
     def _parse(self, data: bytes, addr: str, hlim: int | None,
                rx_ns: int) -> Reply | IcmpError | None:
-        if self.v6:
-            return self._parse6(data, addr, hlim, rx_ns)
-        from scapy.layers.inet import ICMP, IP, ICMPerror
-
-        pkt = IP(data)
-        icmp = pkt.getlayer(ICMP)
-        if icmp is None:
+        # v4: the raw socket gives the whole IP packet; v6: the ICMPv6 message alone.
+        pkt = (packets.upper(data, addr, self.src, packets.ICMP6, hlim) if self.v6
+               else packets.parse(data, False))
+        kind = pkt.icmp() if pkt is not None else None
+        if pkt is None or kind is None:
             return None
-        if icmp.type == 0:
-            if icmp.id != self.ident or icmp.seq not in self.clock or (
+        if kind[0] == packets.ECHO_REPLY[self.v6]:
+            ids = pkt.echo_id_seq()
+            if ids is None or ids[0] != self.ident or ids[1] not in self.clock or (
                     pkt.src != self.dst and not self.broadcast):
                 return None
-            return Reply(icmp.seq, pkt.src, pkt.ttl, self._rtt(icmp.seq, rx_ns), len(icmp))
-        inner = pkt.getlayer(ICMPerror)
-        if inner is None or inner.id != self.ident or inner.seq not in self.clock:
+            return Reply(ids[1], pkt.src, pkt.ttl if not self.v6 else hlim,
+                         self._rtt(ids[1], rx_ns), len(pkt.l4))
+        inner = pkt.quoted()  # an error: about our request?
+        asked = inner.icmp() if inner is not None else None
+        ids = inner.echo_id_seq() if inner is not None else None
+        if asked is None or asked[0] != packets.ECHO_REQUEST[self.v6] or ids is None \
+                or ids[0] != self.ident or ids[1] not in self.clock:
             return None
-        return self._error(inner.seq, pkt.src, icmp.type, icmp.code, rx_ns)
-
-    def _parse6(self, data: bytes, addr: str, hlim: int | None,
-                rx_ns: int) -> Reply | IcmpError | None:
-        from scapy.layers.inet6 import ICMPv6EchoReply, ICMPv6EchoRequest, IPv6
-
-        # The socket gives the ICMPv6 message only; dissect it under a made-up header.
-        pkt = IPv6(bytes(IPv6(src=addr, dst=self.src, nh=58, plen=len(data))) + data)
-        if pkt.haslayer(ICMPv6EchoReply) and data[0] == 129:
-            rep = pkt[ICMPv6EchoReply]
-            if rep.id != self.ident or addr != self.dst or rep.seq not in self.clock:
-                return None
-            return Reply(rep.seq, addr, hlim, self._rtt(rep.seq, rx_ns), len(data))
-        req = pkt.getlayer(ICMPv6EchoRequest, 1) if data[0] < 128 else None
-        if req is None or req.id != self.ident or req.seq not in self.clock:
-            return None
-        return self._error(req.seq, addr, data[0], data[1], rx_ns)
+        return self._error(ids[1], pkt.src, kind[0], kind[1], rx_ns)
 
     def _error(self, seq: int, addr: str, type_: int, code: int, rx_ns: int) -> IcmpError:
         return IcmpError(seq, addr, self.names.get(addr), type_, code,

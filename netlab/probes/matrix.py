@@ -3,8 +3,8 @@
 One raw ICMP socket per source node (opened inside its namespace), every echo request
 sent up front with its own (id, seq) = (source, target), replies collected with poll()
 over all sockets, unanswered pairs re-sent a few times before the deadline. Packets are
-built and read with struct here: this is the hot path (thousands of packets), where a
-scapy dissect per packet would cost more than the network does.
+built by netlab.probes.packets and read with struct here: this is the hot path
+(thousands of packets), where even a Packet per reply would cost more than needed.
 
 Each pair's round trip is its own: the clock read just before its request was sent, to
 the kernel's receive stamp of its reply (not when the batch was read).
@@ -18,29 +18,16 @@ import select
 import socket
 import struct
 import time
+from typing import TYPE_CHECKING
 
 from netlab import backends
-from netlab.plan.model import NodePlan, Plan
-from netlab.probes import limits, sockets
+from netlab.probes import limits, packets, sockets
 from netlab.probes.results import PingallResult
 
+if TYPE_CHECKING:
+    from netlab.plan.model import NodePlan, Plan
+
 _PAYLOAD = b"netlab-pingall!!"  # 16 bytes
-
-
-def _checksum(data: bytes) -> int:
-    if len(data) % 2:
-        data += b"\0"
-    total = sum(struct.unpack(f"!{len(data) // 2}H", data))
-    total = (total >> 16) + (total & 0xFFFF)
-    total += total >> 16
-    return ~total & 0xFFFF
-
-
-def _echo(v6: bool, ident: int, seq: int) -> bytes:
-    if v6:  # the kernel fills in the ICMPv6 checksum (it needs the pseudo-header)
-        return struct.pack("!BBHHH", 128, 0, 0, ident, seq) + _PAYLOAD
-    head = struct.pack("!BBHHH", 8, 0, 0, ident, seq)
-    return struct.pack("!BBHHH", 8, 0, _checksum(head + _PAYLOAD), ident, seq) + _PAYLOAD
 
 
 def pingall(plan: Plan, timeout: float = 1.0, attempts: int = 3) -> PingallResult:
@@ -98,7 +85,7 @@ def _send(socks: list[dict[bool, socket.socket]], idents: list[int], addrs: list
     """One echo request for every pair still pending; (id, seq) = (source, target)."""
     for i, j in sorted(pending):
         v6 = ":" in addrs[j]
-        packet = _echo(v6, idents[i], j)
+        packet = packets.echo(v6, idents[i], j, _PAYLOAD)
         sent_at[(i, j)] = time.time_ns()
         try:
             socks[i][v6].sendto(packet, (addrs[j], 0))

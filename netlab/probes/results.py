@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import statistics
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -97,6 +96,8 @@ class PingResult:
             + (f", {len(self.errors)} errors" if self.errors else "")
         ]
         if self.rtts:
+            import statistics  # here: its imports (fractions, decimal) cost every verb
+
             r = self.rtts
             lines.append(f"rtt min/avg/max/mdev = {min(r):.3f}/{statistics.fmean(r):.3f}/"
                          f"{max(r):.3f}/{statistics.pstdev(r):.3f} ms")

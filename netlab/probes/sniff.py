@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from netlab.probes import sockets
+from netlab.probes import packets, sockets
 
 if TYPE_CHECKING:
     from netlab.backends.base import Backend
@@ -65,20 +65,12 @@ class Sniffer:
 
 def _match(data: bytes, ethertype: int, mark: Mark) -> tuple[str, str] | None:
     """(source, destination) if this L3 packet is the probe `mark` names."""
-    from scapy.layers.inet import IP
-    from scapy.layers.inet6 import IPv6
-
     from netlab.probes import kinds
 
     matches = kinds.get(mark.proto).matches
-    if matches is None:
+    if matches is None or ethertype not in (ETH_P_IP, ETH_P_IPV6):
         return None
-    if ethertype == ETH_P_IP:
-        pkt = IP(data)
-    elif ethertype == ETH_P_IPV6:
-        pkt = IPv6(data)
-    else:
+    pkt = packets.parse(data, ethertype == ETH_P_IPV6)
+    if pkt is None or not matches(pkt, mark.key, mark.dport):
         return None
-    if not matches(pkt, mark.key, mark.dport):
-        return None
-    return str(pkt.src), str(pkt.dst)
+    return pkt.src, pkt.dst

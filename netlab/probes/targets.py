@@ -4,9 +4,12 @@ into node names, using the lab's saved plan (through its one resolver, netlab.pl
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from netlab.plan.lookup import lookup
-from netlab.plan.model import NodePlan, Plan
+
+if TYPE_CHECKING:
+    from netlab.plan.model import NodePlan, Plan
 
 
 @dataclass(frozen=True)

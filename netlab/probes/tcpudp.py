@@ -1,5 +1,6 @@
-"""TCP SYN and UDP probes: scapy crafts the segment, a raw L4 socket in the source node's
-namespace sends it, and replies (SYN-ACK, RST, UDP) and ICMP errors are matched by port.
+"""TCP SYN and UDP probes: netlab.probes.packets builds the segment, a raw L4 socket in the
+source node's namespace sends it, and replies (SYN-ACK, RST, UDP) and ICMP errors are
+matched by port.
 
 TCP: open (SYN-ACK) / closed (RST) / filtered (nothing) / unreachable (ICMP error).
 UDP: reply / closed (ICMP port unreachable from the target) / unreachable (other ICMP
@@ -12,15 +13,15 @@ import contextlib
 import random
 import socket
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from netlab import backends
-from netlab.plan.model import Plan
-from netlab.probes import sockets, targets
+from netlab.probes import packets, sockets, targets
 from netlab.probes.results import PortResult, icmp_text
 
 if TYPE_CHECKING:
     from netlab.backends.base import Backend
+    from netlab.plan.model import Plan
 
 PAYLOAD = b"netlab probe\n"
 
@@ -110,35 +111,27 @@ def _await_answer(result: PortResult, clock: sockets.SendClock, raw: socket.sock
 
 def _craft(proto: str, src: str, dst: str, sport: int, dport: int) -> bytes:
     """The L4 bytes (checksum over the pseudo-header included); the kernel adds IP."""
-    from scapy.layers.inet import IP, TCP, UDP
-    from scapy.layers.inet6 import IPv6
-
-    l3 = IPv6(src=src, dst=dst) if ":" in dst else IP(src=src, dst=dst)
     if proto == "tcp":
-        l4 = TCP(sport=sport, dport=dport, flags="S", seq=random.getrandbits(32),
-                 window=64240, options=[("MSS", 1460)])
-    else:
-        l4 = UDP(sport=sport, dport=dport) / PAYLOAD
-    wire = bytes(l3 / l4)
-    return wire[40 if ":" in dst else 20:]  # no IP options, so fixed header lengths
+        return packets.tcp_syn(src, dst, sport, dport, random.getrandbits(32))
+    return packets.udp(src, dst, sport, dport, PAYLOAD)
 
 
 def _classify(result: PortResult, is_icmp: bool, data: bytes, addr: str, src: str,
               sport: int, names: dict[str, str]) -> bool:
     """Fill `result` if this packet answers our probe; True when it did."""
-    from scapy.layers.inet import IP
-    from scapy.layers.inet6 import IPv6
-
     v6 = ":" in result.address
-    if v6:  # the socket gives the payload only: dissect it under a made-up header
-        nh = 58 if is_icmp else (6 if result.proto == "tcp" else 17)
-        pkt = IPv6(bytes(IPv6(src=addr, dst=src, nh=nh, plen=len(data))) + data)
+    l4 = packets.TCP if result.proto == "tcp" else packets.UDP
+    if v6:  # the socket gives the upper layer only
+        pkt = packets.upper(data, addr, src, packets.ICMP6 if is_icmp else l4)
     else:
-        pkt = IP(data)
+        parsed = packets.parse(data, False)
+        if parsed is None:
+            return False
+        pkt = parsed
     who = targets.label(names, addr)
     if is_icmp:
-        found = _icmp_error(result, pkt, v6, data, addr, sport, who)
-    elif addr != result.address:
+        found = _icmp_error(result, pkt, addr, sport, who)
+    elif addr != result.address or pkt.proto != l4:
         return False
     else:
         found = _answer(result, pkt, sport, who)
@@ -147,50 +140,35 @@ def _classify(result: PortResult, is_icmp: bool, data: bytes, addr: str, src: st
     return found
 
 
-def _icmp_error(result: PortResult, pkt: Any, v6: bool, data: bytes, addr: str,
-                sport: int, who: str) -> bool:
+def _icmp_error(result: PortResult, pkt: packets.Packet, addr: str, sport: int,
+                who: str) -> bool:
     """An ICMP error quoting our probe: closed (port unreachable from the target itself)
     or unreachable (anything else, from anyone on the path)."""
-    from scapy.layers.inet import ICMP, TCPerror, UDPerror
-
-    inner_cls = TCPerror if result.proto == "tcp" else UDPerror
-    inner = pkt.getlayer(inner_cls) if not v6 else _inner6(pkt, result.proto)
-    if inner is None or inner.sport != sport or inner.dport != result.port:
+    inner, kind = pkt.quoted(), pkt.icmp()
+    l4 = packets.TCP if result.proto == "tcp" else packets.UDP
+    if inner is None or kind is None or inner.proto != l4 \
+            or inner.ports() != (sport, result.port):
         return False
-    type_, code = (data[0], data[1]) if v6 else (pkt[ICMP].type, pkt[ICMP].code)
-    port_unreach = (type_, code) == ((1, 4) if v6 else (3, 3))
+    type_, code = kind
+    port_unreach = kind == ((1, 4) if pkt.v6 else (3, 3))
     result.state = "closed" if port_unreach and addr == result.address else "unreachable"
-    result.detail = f"ICMP {icmp_text(v6, type_, code)} from {who}"
+    result.detail = f"ICMP {icmp_text(pkt.v6, type_, code)} from {who}"
     return True
 
 
-def _answer(result: PortResult, pkt: Any, sport: int, who: str) -> bool:
+def _answer(result: PortResult, pkt: packets.Packet, sport: int, who: str) -> bool:
     """The target's own answer: SYN-ACK (open) or RST (closed); a UDP reply."""
-    from scapy.layers.inet import TCP, UDP
-
-    layer = pkt.getlayer(TCP if result.proto == "tcp" else UDP)
-    if layer is None or layer.sport != result.port or layer.dport != sport:
+    if pkt.ports() != (result.port, sport):
         return False
     if result.proto == "udp":
         result.state = "reply"
-        result.detail = f"UDP reply ({len(layer.payload)} bytes) from {who}"
+        result.detail = f"UDP reply ({max(0, len(pkt.l4) - 8)} bytes) from {who}"
         return True
-    flags = str(layer.flags)
-    if "S" in flags and "A" in flags:
+    flags = pkt.l4[13] if len(pkt.l4) >= 14 else 0
+    if flags & packets.SYN and flags & packets.ACK:
         result.state, result.detail = "open", f"SYN-ACK from {who}"
-    elif "R" in flags:
+    elif flags & packets.RST:
         result.state, result.detail = "closed", f"RST from {who}"
     else:
         return False
     return True
-
-
-def _inner6(pkt, proto: str):  # type: ignore[no-untyped-def]
-    """The quoted TCP/UDP header inside an ICMPv6 error."""
-    from scapy.layers.inet import TCPerror, UDPerror
-    from scapy.layers.inet6 import IPerror6
-
-    quoted = pkt.getlayer(IPerror6)
-    if quoted is None:
-        return None
-    return quoted.getlayer(TCPerror if proto == "tcp" else UDPerror)

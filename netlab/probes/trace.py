@@ -9,11 +9,14 @@ routers answer only a handful of errors per second per source (kernel rate limit
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING
 
-from netlab.plan.model import Plan
 from netlab.probes import sockets, targets
 from netlab.probes.icmp import EchoSession
 from netlab.probes.results import Hop, IcmpError, Reply, TraceResult
+
+if TYPE_CHECKING:
+    from netlab.plan.model import Plan
 
 _TIME_EXCEEDED = {False: 11, True: 3}
 WAVE = 3

@@ -32,7 +32,15 @@ from typing import (
 
 from netlab.linux.netns import NETNS_RUN_DIR
 from netlab.names import ifname_problem, netns_name_problem, node_name_problem, sysctl_key_problem
-from netlab.state.layout import ETC_DIR, LOG_DIR, RECORD_FILE, UTS_DIR, lab_dir, read_state_file
+from netlab.state.layout import (
+    ETC_DIR,
+    LOG_DIR,
+    MNT_DIR,
+    RECORD_FILE,
+    UTS_DIR,
+    lab_dir,
+    read_state_file,
+)
 
 # --- field checks: (value, the lab's state directory) -> what is wrong, or None ----------
 
@@ -210,8 +218,29 @@ class ProcEntry(TypedDict):
     log: Annotated[str, Field(_inside(LOG_DIR, _log_name))]
 
 
+class MntnsEntry(TypedDict):
+    """A node's mount namespace (its private machine), pinned in the lab's mnt directory
+    (freed with the lab's state directory)."""
+
+    kind: Literal["mntns"]
+    node: Annotated[str, Field(_name(node_name_problem))]
+    path: Annotated[str, Field(_inside(MNT_DIR, node_name_problem))]
+    dev: _Dev
+    ino: _Ino
+
+
+class InitEntry(TypedDict):
+    """PID 1 of a node's PID namespace: pid and start time (ending it ends the node)."""
+
+    kind: Literal["init"]
+    node: Annotated[str, Field(_name(node_name_problem))]
+    pid: Annotated[int, Field(_int(1))]
+    start: Annotated[int | None, Field(_int(0), optional=True)]
+
+
 KnownEntry = (PlaceholderEntry | ForeignEntry | NetnsEntry | UtsEntry | EtcEntry | HostLinkEntry
-              | HostNftEntry | HostHoldEntry | HostSysctlEntry | ProcEntry)
+              | HostNftEntry | HostHoldEntry | HostSysctlEntry | ProcEntry | MntnsEntry
+              | InitEntry)
 # An entry read back: one of the known kinds, or a kind this netlab does not know (inert).
 Entry = KnownEntry | dict[str, Any]
 
@@ -338,6 +367,10 @@ class Record:
     def of(self, kind: Literal["hosthold"]) -> list[HostHoldEntry]: ...
     @overload
     def of(self, kind: Literal["proc"]) -> list[ProcEntry]: ...
+    @overload
+    def of(self, kind: Literal["mntns"]) -> list[MntnsEntry]: ...
+    @overload
+    def of(self, kind: Literal["init"]) -> list[InitEntry]: ...
     @overload
     def of(self, kind: str) -> list[Entry]: ...
 

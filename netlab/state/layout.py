@@ -28,6 +28,8 @@ RECORD_FILE = "created.jsonl"
 LOG_DIR = "logs"
 UTS_DIR = "uts"
 ETC_DIR = "etc"  # the lab's DNS files (backends/kernel/files.py: store_dir)
+MNT_DIR = "mnt"  # pins of the nodes' mount namespaces (backends/kernel/machine.py)
+MACHINES_DIR = "machines"  # the nodes' private directories, a tmpfs (machine.py)
 
 
 class LabNotFound(NetlabError):
@@ -62,6 +64,22 @@ def ensure_run_dir() -> Path:
     path = _run_dir_path()
     _check_dirs(str(path), create=True)
     return path
+
+
+def check_dir(path: str, create: bool = False) -> bool:
+    """The run directory's test for another directory of netlab's (the rootless state
+    directory, backends/userns/state.py): StateError unless only root or the user running
+    netlab can change it and every directory above it; False if it is missing (and not
+    made: `create` makes missing ones, 0755)."""
+    return _walk(str(_normalized(path)), path, create, run_dir_last=True)
+
+
+def trust_run_dir(path: str) -> None:
+    """Take `path` as a checked run directory for this process's current euid. Rootless
+    mode checks its run directory as the user, then enters a user namespace where the
+    host's root (owner of / and /run) shows as nobody: checked again there, every path
+    would fail. (backends/userns/join.py)"""
+    _safe_run_dirs.add((str(_normalized(path)), os.geteuid()))
 
 
 def _run_dir_path() -> Path:

@@ -81,7 +81,8 @@ def find(name: str) -> BundledLab:
 def is_path(text: str) -> bool:
     """Whether a topology argument names a file: it contains '/' or ends in '.toml' (or is
     '.' or '..', never a lab's name). Anything else is a bundled lab's name (`resolve`)."""
-    return "/" in text or text.endswith(".toml") or text in (".", "..")
+    return "/" in text or text.endswith((".toml", ".clab.yml", ".clab.yaml")) or text in (
+        ".", "..")
 
 
 def resolve(name_or_path: str | Path) -> Path:

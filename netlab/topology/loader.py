@@ -103,8 +103,9 @@ def _table(text: str) -> tuple[dict[str, Any] | None, Problem | None]:
 def read_table(path: str | Path) -> dict[str, Any]:
     """A topology file as a plain TOML table, not validated: for reading a key or two of a
     file that may be broken (`netlab destroy FILE` wants only its lab name). The file is
-    read and checked as `read_text` does; TopologyError if it is not TOML."""
-    text = read_text(path)
+    read and checked as `read_text` does; TopologyError if it is not TOML. Another
+    tool's lab (a Kathará directory, a .clab.yml) is imported first, as `read_source`."""
+    text = read_source(path)[0]
     try:
         raw, problem = _table(text)
     except RecursionError:
@@ -169,3 +170,20 @@ def parse(text: str, file: str) -> TopologyFile:
 
 def read(path: str | Path) -> TopologyFile:
     return parse(read_text(path), str(path))
+
+
+def read_source(path: str | Path) -> tuple[str, str, list[Problem]]:
+    """(text, source, warnings) of a topology: a netlab file as read_text reads it; a
+    Kathará lab directory or a containerlab *.clab.yml imported on the fly
+    (netlab.importers), with the import's warnings. `source` is the path the topology is
+    compiled as: a Kathará lab's lab.conf, so that its directory is the lab directory."""
+    from netlab.importers import format_of
+
+    fmt = format_of(path)
+    if fmt is None:
+        return read_text(path), str(path), []
+    from netlab.importers import convert
+
+    source = Path(path) / "lab.conf" if fmt == "kathara" else Path(path)
+    text, warnings = convert(path, source)
+    return text, str(source), warnings

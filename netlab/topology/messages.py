@@ -90,7 +90,7 @@ def _is_tag(part: str) -> bool:
 
 _TYPE_TAGS = {"str", "int", "float", "bool", "IPv4Network", "IPv6Network", "IPv4Address",
               "IPv6Address", "IPv4Interface", "IPv6Interface", "function-before",
-              "function-after", "literal['default']", "dict", "list"}
+              "function-after", "literal['default']", "dict", "list", "FileSpec"}
 
 
 def _show(value: Any) -> str:

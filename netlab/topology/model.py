@@ -105,10 +105,12 @@ class LabSection(_Strict):
         description="Namespace prefix: node N lives in netns '<prefix>-N'. "
         "Defaults to the lab name; \"\" means bare node names.",
     )
-    routing: Literal["auto", "none"] = Field(
+    routing: Literal["auto", "none", "ospf", "rip", "bgp"] = Field(
         "auto",
         description="'auto': static routes on routers to every subnet, from shortest paths; "
-        "'none': only connected, default and hand-written routes.",
+        "'none': only connected, default and hand-written routes; 'ospf', 'rip', 'bgp': "
+        "FRR runs that protocol in every router (config generated from the lab, see "
+        "docs/routing.md); hosts keep static default routes.",
     )
     lesson: str = Field("", description="Optional lesson text shown with the lab.")
     hosts_file: bool = Field(
@@ -134,6 +136,9 @@ class Defaults(_Strict):
     )
     ipv6: bool = Field(False, description="Also give nodes IPv6 addresses from the v6 pools.")
     mtu: Mtu = Field(1500, description="MTU of every lab interface.")
+    pid: bool = Field(
+        False, description="Give every node its own PID namespace: `ps` in a node shows only"
+        " its processes, and destroy ends a node by ending its init.", examples=[True])
 
 
 class Pools(_Strict):
@@ -172,6 +177,22 @@ class PortForward(_Strict):
     )
 
 
+FileMode = Annotated[int, Field(ge=0, le=0o7777)]
+
+
+class FileSpec(_Strict):
+    """A file netlab writes into a node's private machine at deploy."""
+
+    content: str | None = Field(None, description="The file's text.",
+                                examples=["hostname r1\n"])
+    source: str | None = Field(
+        None, description="A file to copy, relative to the topology file's directory (it"
+        " must stay inside it; no symlinks).", examples=["r1/frr.conf"])
+    mode: FileMode | None = Field(
+        None, description="Permission bits, e.g. 0o755 (TOML octal); default 0o644.",
+        examples=[0o755])
+
+
 class Nat(_Strict):
     masquerade: list[str] = Field(
         default_factory=list,
@@ -205,10 +226,11 @@ class Node(_Strict):
         kinds.DEFAULT, description="'router' turns on IPv4 and IPv6 forwarding.",
         json_schema_extra=_kind_schema,
     )
-    gateway: str | None = Field(
+    gateway: str | Literal[False] | None = Field(
         None,
         description="Default route via this router (a node name) or address. Omitted: "
-        "the single router on the host's segments, if there is exactly one.",
+        "the single router on the host's segments, if there is exactly one; false: no "
+        "default route.",
     )
     routes: list[Route] = Field(default_factory=list, description="Extra static routes.")
     sysctl: dict[str, str | int] = Field(
@@ -238,6 +260,30 @@ class Node(_Strict):
         None, description="Overrides lab.hosts_file for this node: false gives it no "
         "/etc/hosts of the lab (e.g. a node that must ask its DNS server).",
         examples=[False])
+    files: dict[str, str | FileSpec] = Field(
+        default_factory=dict,
+        description="Files written into the node's private machine at deploy: absolute path"
+        " in the node -> its text, or a table (content or source, mode). A directory"
+        " <topology dir>/<node>/ is mirrored into the node too, when present.",
+        examples=[{"/etc/motd": "welcome to r1\n"}])
+    startup: list[str] = Field(
+        default_factory=list,
+        description="Commands run once, in order, in the node after the network is up and"
+        " before `exec` (by /bin/sh -c); a failing one fails the deploy, with its output.",
+        examples=[["ip link set eth0 address 02:00:00:00:00:01"]])
+    pid: bool | None = Field(None, description="Overrides defaults.pid.", examples=[True])
+    loopback: list[Interface] = Field(
+        default_factory=list,
+        description="Addresses on the node's lo (IPv4 /32, IPv6 /128 unless a length is"
+        " given); routing protocols advertise them.", examples=[["10.0.0.1/32"]])
+    routing: Literal["auto", "none", "ospf", "rip", "bgp"] | None = Field(
+        None, description="Overrides lab.routing for this node.", examples=["ospf"])
+    asn: int | None = Field(None, ge=1, le=4294967295,
+                            description="BGP: the node's autonomous system number.",
+                            examples=[65001])
+    area: str | int | None = Field(
+        None, description="OSPF: area of the node's interfaces (links and switches may"
+        " override it); default 0.", examples=["0.0.0.1"])
 
 
 class Switch(_Strict):
@@ -246,6 +292,20 @@ class Switch(_Strict):
         None, description="IPv6 subnet; else one /64 from pools.lan6 (when ipv6 is on)."
     )
     mtu: Mtu | None = Field(None, description="MTU of the bridge and its ports.")
+    addresses: bool = Field(
+        True, description="false: netlab gives the nodes' interfaces on this switch no"
+        " address (the students configure them), except those a link's addresses name.",
+        examples=[False])
+    stp: bool = Field(False, description="Run the kernel's spanning tree protocol on the"
+                      " bridge (needed when switches form a loop).", examples=[True])
+    ageing: int | None = Field(
+        None, ge=0, le=1000000, description="Seconds a learnt MAC address is kept (kernel"
+        " default 300); 0: never learn, flood every frame like a hub.", examples=[0])
+    cost: int | None = Field(None, ge=1, le=65535,
+                             description="OSPF cost of the routers' interfaces on it.",
+                             examples=[10])
+    area: str | int | None = Field(None, description="OSPF area of this segment.",
+                                   examples=["0.0.0.1"])
 
 
 def _unit_value(value: object) -> object:
@@ -267,6 +327,8 @@ class EndProps(_Strict):
     jitter: LinkValue | None = Field(None, description="Delay variation, e.g. \"5ms\".")
     loss: LinkValue | None = Field(None, description="Random loss, e.g. \"1%\".")
     mtu: Mtu | None = Field(None, description="MTU of this end only.")
+    mac: str | None = Field(None, description="MAC address of this end's interface (else"
+                            " random).", examples=["02:00:00:00:00:01"])
 
 
 class Link(_Strict):
@@ -276,7 +338,7 @@ class Link(_Strict):
     addresses: list[Interface | list[Interface]] | None = Field(
         None,
         description="One entry per node endpoint, in order: an address ('10.0.0.20/24'), "
-        "or a list of addresses (one v4 and one v6).",
+        "or a list of addresses (one v4 and one v6); [] gives that interface no address.",
     )
     subnet: Subnet4 | None = Field(
         None, description="IPv4 subnet of a node-to-node link; else one /30 from pools.p2p."
@@ -297,6 +359,11 @@ class Link(_Strict):
     loss: LinkValue | None = Field(
         None, description="Share of packets lost in each direction, e.g. \"1%\".",
         examples=["1%"])
+    cost: int | None = Field(None, ge=1, le=65535,
+                             description="OSPF cost of both ends of this link.",
+                             examples=[10])
+    area: str | int | None = Field(None, description="OSPF area of this link.",
+                                   examples=[1])
     props: Annotated[list[EndProps], Field(min_length=2, max_length=2)] | None = Field(
         None,
         description="Per-end properties, one table per endpoint in order; each shapes what "
@@ -407,13 +474,37 @@ class CommandExpect(_Strict):
         None, description="Regular expression its output (stdout) must contain a match for.")
 
 
+def _protos() -> list[str]:
+    # As node kinds (_kind): the expectation kind registry (netlab/probes/kinds) says
+    # which `proto` values exist when a file is read, so a kind registered later is taken.
+    from netlab.probes import kinds as expect_kinds
+
+    return expect_kinds.protos()
+
+
+def _proto(value: object) -> object:
+    if isinstance(value, str) and value in _protos():
+        return value
+    raise PydanticCustomError("literal_error", "Input should be {expected}",
+                              {"expected": " or ".join(repr(k) for k in _protos())})
+
+
+def _proto_schema(schema: dict[str, Any]) -> None:
+    schema.update(enum=_protos(), type="string")
+
+
+# The proto values registered at import, for the key reference (scripts/gen_docs.py).
+ProtoName = Literal[tuple(_protos())]  # type: ignore[valid-type]
+
+
 class Expect(_Strict):
     from_: str = Field(alias="from", description="Node the probe is sent from.")
     to: str | None = Field(
         None, description="Target: node, node:ifname, or an IP address."
     )
-    proto: Literal["icmp", "tcp", "udp", "http"] = Field(
-        "icmp", description="Probe protocol (http: a GET, see `http`).")
+    proto: Annotated[ProtoName, PlainValidator(_proto)] = Field(
+        "icmp", description="Probe protocol (http: a GET, see `http`).",
+        json_schema_extra=_proto_schema)
     port: int | None = Field(None, ge=1, le=65535, description="Port, for tcp and udp.")
     reach: bool = Field(True, description="Whether the probe must get through.")
     via: str | None = Field(None, description="A node the path must cross.")
@@ -524,3 +615,85 @@ class TopologyFile(_Strict):
         default_factory=list, description="What `netlab check` verifies."
     )
     uplink: Uplink | None = Field(None, description="Connect one node to the host.")
+    # The routing protocols' settings; their classes are at the end of this module
+    # (resolved when the model is first used, hence the lambdas).
+    ospf: OspfSettings = Field(default_factory=lambda: OspfSettings(),
+                               description="OSPF timers and options (routing = \"ospf\").",
+                               examples=[{"hello": 2, "dead": 8}])
+    rip: RipSettings = Field(default_factory=lambda: RipSettings(),
+                             description="RIP timers and options (routing = \"rip\").",
+                             examples=[{"update": 30, "timeout": 180, "garbage": 120}])
+    bgp: BgpSettings = Field(default_factory=lambda: BgpSettings(),
+                             description="BGP timers and options (routing = \"bgp\").",
+                             examples=[{"keepalive": 10, "hold": 30}])
+
+
+# -- lab-wide settings of the routing protocols (FRR, docs/routing.md) --------------------
+# The defaults are lab timers: a small lab converges in about a second instead of FRR's
+# 40-65 s (docs/routing.md has the measurements). Each is overridable in the file.
+
+Throttle = Annotated[list[Annotated[int, Field(ge=0, le=600000)]],
+                     Field(min_length=3, max_length=3)]
+
+
+class OspfSettings(_Strict):
+    """Settings of OSPF (FRR's ospfd) in every router that runs it."""
+
+    hello: int = Field(1, ge=1, le=65535, description="Seconds between hellos"
+                       " (`ip ospf hello-interval`; FRR's default 10).", examples=[10])
+    dead: int = Field(3, ge=1, le=65535, description="Seconds without a hello before a"
+                      " neighbour is declared down (`ip ospf dead-interval`; FRR's default"
+                      " 40); more than hello.", examples=[40])
+    retransmit: int = Field(1, ge=1, le=65535, description="Seconds before an unanswered"
+                            " database description or LSA is sent again (`ip ospf"
+                            " retransmit-interval`; FRR's default 5).", examples=[5])
+    point_to_point: bool = Field(
+        True, description="Links between two routers are point-to-point networks (no DR"
+        " election: adjacent at once); false: broadcast, as on switches.", examples=[False])
+    passive: bool = Field(
+        True, description="Interfaces on segments with no other OSPF router (towards"
+        " hosts) send no hellos; their subnets are still advertised.", examples=[False])
+    spf_throttle: Throttle = Field(
+        [0, 50, 500], description="Milliseconds: delay, initial hold and maximum hold of SPF"
+        " runs (`timers throttle spf`; FRR's default 0 50 5000).",
+        examples=[[0, 50, 5000]])
+    lsa_interval: int = Field(
+        50, ge=0, le=5000, description="Milliseconds between two originations of one LSA"
+        " (`timers throttle lsa all`; FRR's default 5000).", examples=[5000])
+    lsa_min_arrival: int = Field(
+        0, ge=0, le=600000, description="Milliseconds between accepted copies of one LSA"
+        " (`timers lsa min-arrival`; FRR's default 1000).", examples=[1000])
+
+
+class RipSettings(_Strict):
+    """Settings of RIP version 2 (FRR's ripd) in every router that runs it."""
+
+    update: int = Field(5, ge=5, le=2147483647, description="Seconds between full updates"
+                        " (`timers basic`; FRR's default 30).", examples=[30])
+    timeout: int = Field(15, ge=5, le=2147483647, description="Seconds until a route not"
+                         " heard of again is invalid (FRR's default 180).", examples=[180])
+    garbage: int = Field(10, ge=5, le=2147483647, description="Seconds an invalid route is"
+                         " still advertised, unreachable, before it is removed (FRR's"
+                         " default 120).", examples=[120])
+    passive: bool = Field(
+        True, description="Interfaces on segments with no other RIP router send no"
+        " updates; their subnets are still advertised.", examples=[False])
+
+
+class BgpSettings(_Strict):
+    """Settings of BGP (FRR's bgpd) in every router that runs it."""
+
+    keepalive: int = Field(1, ge=0, le=65535, description="Seconds between keepalives"
+                           " (`timers bgp`; FRR's default 60).", examples=[60])
+    hold: int = Field(3, ge=0, le=65535, description="Seconds without a message before a"
+                      " session is down: 0 (never) or at least 3 (FRR's default 180).",
+                      examples=[180])
+    connect_retry: int = Field(1, ge=1, le=65535, description="Seconds between attempts"
+                               " to open a session (FRR's default 120).", examples=[120])
+    advertisement_interval: int = Field(
+        0, ge=0, le=600, description="Minimum seconds between updates to a peer (FRR's"
+        " default 0 for iBGP, 30 for eBGP in older releases).", examples=[30])
+
+
+
+TopologyFile.model_rebuild()  # resolves the settings classes named in TopologyFile above

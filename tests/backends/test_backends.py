@@ -80,6 +80,13 @@ class FakeBackend:
     def enter(self, plan: Plan, name: str) -> None:
         self._note("enter", name)
 
+    def nftables(self, plan: Plan, node: Any) -> str:
+        self._note("nftables", node.name)
+        return ""
+
+    def load_nftables(self, plan: Plan, node: Any, ruleset: str) -> None:
+        self._note("load_nftables", node.name)
+
     def open_socket(self, netns: str, family: int, type_: int, proto: int = 0) -> socket.socket:
         self._note("open_socket", netns, family, type_)
         raise Refused(netns)

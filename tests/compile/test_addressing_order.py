@@ -45,15 +45,6 @@ def test_natural_key() -> None:
 TWO = '[lab]\nname = "t9empty"\n[nodes.a]\n[nodes.b]\n[switches.lan]\n'
 
 
-def test_an_empty_address_list_is_an_error_naming_the_entry() -> None:
-    found = problems(TWO + '[[links]]\nendpoints = ["a", "b"]\naddresses = [[], "10.0.0.2/30"]\n'
-                     '[[links]]\nendpoints = ["b", "lan"]\naddresses = [[]]\n')
-    errors = [(p.path, p.severity) for p in found]
-    assert errors == [("links[0].addresses[0]", "error"), ("links[1].addresses[0]", "error")]
-    assert "empty list" in found[0].message and "a:eth0" in found[0].message
-    assert "leave links[0].addresses out" in found[0].fix
-
-
 BIG = """
 [lab]
 name = "t9pool"

@@ -13,8 +13,8 @@ from netlab.topology.loader import parse
 def test_the_pipeline_is_a_visible_ordered_list() -> None:
     assert [name for name, _ in PASSES] == [
         "lab", "graph", "addressing", "routing", "nodes", "mtu", "link properties",
-        "link kinds", "node plans", "expectations", "stop on errors", "wiring", "annotate",
-        "plan",
+        "link kinds", "node plans", "machines", "routing protocols", "expectations",
+        "stop on errors", "wiring", "annotate", "plan",
     ]
 
 

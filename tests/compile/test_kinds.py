@@ -143,14 +143,18 @@ def test_the_hooks_see_the_node_as_planned() -> None:
     assert view.interfaces[0].addresses == ["10.9.0.2/24"] and view.primary == {"4": "10.9.0.2"}
 
 
-def test_files_are_refused_until_the_plan_carries_them() -> None:
+def test_a_kinds_files_reach_the_plan_under_the_nodes_own() -> None:
     writer = NodeKind(name="writer", description="writes a file", forwards=True,
                       address_rank=0, routes=True, takes_default_gateway=False,
-                      files=lambda v: {"/etc/frr/frr.conf": "hostname r1\n"})
+                      files=lambda v: {"/etc/frr/frr.conf": f"hostname {v.name}\n",
+                                       "/etc/motd": "the kind's\n"})
+    text = LO_LAB.replace("lorouter", "writer").replace(
+        "[nodes.r1]", '[nodes.r1]\nfiles = { "/etc/motd" = "the node\'s own\\n" }', 1)
     with pytest.MonkeyPatch.context() as mp:
         mp.setitem(kinds.KINDS, writer.name, writer)
-        with pytest.raises(NotImplementedError, match="'writer' writes files"):
-            compile_topology(parse(LO_LAB.replace("lorouter", "writer"), "t.toml"), "t.toml")
+        plan = compile_topology(parse(text, "t.toml"), "t.toml").plan
+    files = {f.path: f.text for f in plan.node("r1").files}
+    assert files == {"/etc/frr/frr.conf": "hostname r1\n", "/etc/motd": "the node's own\n"}
 
 
 def test_builtin_kinds_write_no_files_and_start_no_processes() -> None:

@@ -31,11 +31,11 @@ node = "r"
 
 
 def test_registered_kinds() -> None:
-    assert list(links.KINDS) == ["veth", "switch-port", "uplink"]
+    assert list(links.KINDS) == ["veth", "switch-port", "switch-link", "uplink"]
     node, sw = End("a", None, False), End("lan", None, True)
     assert links.of(node, node).name == "veth"
     assert links.of(node, sw).name == links.of(sw, node).name == "switch-port"
-    assert links.of(sw, sw).name == "switch-port"  # which refuses it: two switches
+    assert links.of(sw, sw).name == "switch-link"
 
 
 def test_each_link_is_wired_by_its_kind_in_file_order() -> None:

@@ -11,12 +11,14 @@ import pytest
 
 from netlab.linux.netns import CLONE_NEWUTS, entered
 from netlab.plan.model import Plan
+from tests.labs.labtools import DYNAMIC_LABS
 from tests.support import REPO
 from tests.support.compile import plan_from
 from tests.support.host import plan_leftovers
 from tests.support.netns import kernel_ping
 
-TOPOLOGIES = sorted((REPO / "topologies").glob("*.toml"))
+TOPOLOGIES = sorted(p for p in (REPO / "topologies").glob("*.toml")
+                    if p.stem not in DYNAMIC_LABS)
 
 pytestmark = pytest.mark.root
 

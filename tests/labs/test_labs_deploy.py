@@ -19,12 +19,12 @@ from netlab.probes import check
 from netlab.probes.results import CheckReport
 from netlab.state.store import lab_dir, read_record
 from netlab.topology import library
-from tests.labs.labtools import EXPECTED_FAILURES, deploy_name
+from tests.labs.labtools import DYNAMIC_LABS, EXPECTED_FAILURES, deploy_name
 from tests.support.names import renamed_copy
 
 pytestmark = pytest.mark.root
 
-LABS = library.bundled()
+LABS = [lab for lab in library.bundled() if lab.name not in DYNAMIC_LABS]
 SETTLE_ROUNDS = 8  # services started by `exec` (web, dns, echo) may need a moment
 
 

@@ -11,8 +11,10 @@ How a lesson runs here, as close to a student's terminal as a test can be:
   a bundled lab's name -> the renamed copy, `--lab NAME` added to the verbs that act on
   a deployed lab, and `netlab labs LAB` names the renamed copy as the lab's file;
 - `ip netns exec LAB-x` and `/run/netlab/LAB/` in a command name the renamed lab's;
-- a `netlab capture` line runs in the background, like the student's second terminal,
-  until the end of its block; then it gets Ctrl-C (SIGINT), unless it stopped by itself;
+- a `netlab capture` or `netlab web` line runs in the background, like the student's
+  second terminal, once it says it is ready ("capturing on", "netlab web: http"), until
+  the end of its block; then it gets Ctrl-C (SIGINT), unless it stopped by itself
+  (`netlab web` listens on any free port: lessons run side by side);
 - a trailing `# ... => OUTCOME` states the outcome: `exit N` and/or `"text"` (in the
   command's output; `N x "text"`: exactly N times), comma-separated; without one the
   command must exit 0.
@@ -39,13 +41,14 @@ import pytest
 
 from netlab.state.store import lab_dir
 from netlab.topology import library
+from tests.labs.labtools import DYNAMIC_LABS
 from tests.support.names import renamed_copy, renamed_text, run_prefix, toml_dumps
 
 REPO = Path(__file__).resolve().parents[2]
 TUTORIAL = REPO / "docs" / "tutorial.md"
 PREFIX = run_prefix("t7")  # this run's: 6 characters, room for 6 of a lab's name
 COMMAND_TIMEOUT = 30.0
-CAPTURE_READY = 10.0  # seconds a capture may take to say "capturing on"
+CAPTURE_READY = 10.0  # seconds a background command may take to say it is ready
 
 # Lines of a ```sh block that the test does not run: (lesson file name, the line's start)
 # -> why. A lesson command not listed here runs, and must do what the lesson says.
@@ -117,8 +120,12 @@ class Command:
     output: Texts = field(default_factory=list)  # must appear in the output (N times)
 
     @property
-    def is_capture(self) -> bool:
-        return re.search(r"(^|\s)netlab capture\s", self.text) is not None
+    def ready(self) -> str | None:
+        """What a background command prints once it is ready; None: not one."""
+        for verb, says in (("capture", "capturing on"), ("web", "netlab web: http")):
+            if re.search(rf"(^|\s)netlab {verb}(\s|$)", self.text):
+                return says
+        return None
 
 
 def _split_comment(line: str) -> tuple[str, str]:
@@ -199,7 +206,12 @@ now = json.loads(state.read_text()) if state.exists() else {"deployed": []}
 args = sys.argv[1:]
 verb = args[0] if args else ""
 ON_A_LAB = {"exec", "shell", "ping", "trace", "probe", "pingall", "status", "capture",
-            "link"}
+            "link", "web"}
+for i, a in enumerate(args[:-1]):  # `--lab failover`: the renamed copy
+    if a in ("--lab", "-l") and args[i + 1] in labs:
+        args[i + 1] = labs[args[i + 1]][1]
+if verb == "web" and not {"--port", "-p"} & set(args):
+    args += ["--port", "0"]  # other lessons, other runs: the default port may be taken
 if verb in ("deploy", "check", "destroy", "validate", "plan", "graph"):
     args = [verb] + [labs[a][0] if a in labs else a for a in args[1:]]
 if verb == "deploy":
@@ -281,13 +293,13 @@ class Lesson:
                 self.log.append(f"skip  {cmd.text}")
                 continue
             self.edit_before(cmd)
-            if cmd.is_capture:
+            if (ready := cmd.ready) is not None:
                 out = self.work / f".capture{len(captures)}"
                 proc = self.popen(cmd, out)
                 deadline = time.monotonic() + CAPTURE_READY
-                while "capturing on" not in out.read_text(errors="replace"):
+                while ready not in out.read_text(errors="replace"):
                     assert proc.poll() is None and time.monotonic() < deadline, (
-                        f"{self.file.name}:{cmd.line}: capture did not start:\n"
+                        f"{self.file.name}:{cmd.line}: `{cmd.text}` did not start:\n"
                         + out.read_text(errors="replace"))
                     time.sleep(0.05)
                 captures.append((cmd, proc, out))
@@ -363,7 +375,7 @@ LESSONS = [(lab.name, lab.lesson) for lab in library.bundled() if lab.lesson is 
 DOCS = [*((lesson, [name]) for name, lesson in LESSONS), (TUTORIAL, ["two-hosts", "broken"])]
 
 
-WORKERS = 4  # lessons run side by side: most of a lesson's time is pings waiting
+WORKERS = 5  # lessons run side by side: most of a lesson's time is pings waiting
 
 
 @dataclass
@@ -400,9 +412,12 @@ def lesson_outcomes(request: pytest.FixtureRequest,
               if getattr(item, "originalname", "") == "test_lesson_does_what_it_says"
               and hasattr(item, "callspec")}
     began = time.monotonic()
-    # The tutorial first: it is the longest (two labs, ~45 s); started last, as it was
-    # (DOCS order), it ran alone at the end while the other workers sat idle.
-    order = sorted(DOCS, key=lambda doc: doc[0] != TUTORIAL)
+    # The longest first: rip (~50 s: it waits for RIP's timers), the tutorial (two labs,
+    # ~45 s), then the other routing labs; started last, as they were (DOCS order), they
+    # ran alone at the end while the other workers sat idle.
+    first = ["rip", TUTORIAL.stem, *DYNAMIC_LABS]
+    order = sorted(DOCS, key=lambda doc: first.index(doc[0].stem)
+                   if doc[0].stem in first else len(first))
     with ThreadPoolExecutor(WORKERS) as pool:
         running = {file.name: pool.submit(run_lesson, file, labs,
                                           tmp_path_factory.mktemp(file.stem))

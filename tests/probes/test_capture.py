@@ -225,3 +225,23 @@ def test_capture_prints_dns_questions_and_answers(deploy: Callable[[str], Plan],
     assert ": 4321* 2/0/0 CNAME web.lab.test., A 10.0.0.10 (" in answer
     theirs = set(tcpdump_lines(td_pcap))
     assert [x for x in ours if strip_direction(x) not in theirs] == [], sorted(theirs)
+
+
+def test_capture_goes_on_across_a_link_down_and_up(deploy: Callable[[str], Plan],
+                                                    background: Background) -> None:
+    """The captured interface going down (`netlab link ... down`) is no error: the
+    capture waits, and shows the frames once the link is back."""
+    plan = deploy(DUAL)
+    a, b = plan.node("a"), plan.node("b")
+    cap = background.start(netlab_capture(plan.lab, "a:eth0", "-f", "icmp"), "capturing on")
+    for state in ("down", "up"):
+        r = subprocess.run([sys.executable, "-m", "netlab", "link", "--lab", plan.lab, "a",
+                            "b", state], capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+    for _ in range(50):  # the link's carrier comes back within moments
+        if netns_exec(a.netns, "ping", "-c", "1", "-W", "1", b.primary["4"]).returncode == 0:
+            break
+    time.sleep(0.3)
+    out, err = background.stop(cap, signal.SIGTERM)
+    assert cap.returncode == 0 and "Traceback" not in err, err
+    assert "ICMP echo request" in out, out

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import stat
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -57,9 +58,13 @@ def test_recorded_frr_json_is_read() -> None:
 
 
 @pytest.fixture
-def fake_vtysh(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A `vtysh` that prints the recordings, first on PATH for the commands check runs."""
-    exe = tmp_path / "bin" / "vtysh"
+def fake_vtysh(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A `vtysh` that prints the recordings, first on PATH for the commands check runs.
+    In /dev/shm, which nodes share with the host (a node's /tmp is its own)."""
+    import shutil
+    import tempfile
+
+    exe = Path(tempfile.mkdtemp(dir="/dev/shm", prefix="netlab-test-")) / "bin" / "vtysh"
     exe.parent.mkdir()
     exe.write_text(f"""#!/bin/sh
 case "$2" in
@@ -70,7 +75,8 @@ esac
 """)
     exe.chmod(exe.stat().st_mode | stat.S_IXUSR)
     monkeypatch.setenv("PATH", f"{exe.parent}:" + __import__("os").environ["PATH"])
-    return exe
+    yield exe
+    shutil.rmtree(exe.parent.parent, ignore_errors=True)
 
 
 @pytest.mark.root

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from netlab.api import load
 from netlab.cli import app
 from netlab.errors import UsageError
-from netlab.probes import matrix, targets
+from netlab.probes import matrix, packets, targets
 from netlab.probes.check import title
 from netlab.probes.junit import to_junit
 from netlab.probes.results import (
@@ -62,11 +62,11 @@ def test_address_map_labels(plan) -> None:  # type: ignore[no-untyped-def]
 def test_pingall_echo_is_a_valid_icmp_packet() -> None:
     from scapy.layers.inet import ICMP
 
-    raw = matrix._echo(False, 0x1234, 7)
+    raw = packets.echo(False, 0x1234, 7, matrix._PAYLOAD)
     pkt = ICMP(raw)
     assert (pkt.type, pkt.id, pkt.seq) == (8, 0x1234, 7)
     assert bytes(ICMP(type=8, id=0x1234, seq=7) / matrix._PAYLOAD) == raw  # scapy agrees
-    assert matrix._checksum(raw) == 0  # a correct checksum sums to zero
+    assert packets.checksum(raw) == 0  # a correct checksum sums to zero
 
 
 def test_classify_tcp_and_udp_answers() -> None:

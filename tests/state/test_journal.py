@@ -34,7 +34,7 @@ def lab(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 def test_schema_covers_every_kind_netlab_writes() -> None:
     assert set(JOURNAL_SCHEMA) == {"placeholder", "foreign", "netns", "uts", "etc", "hostlink",
-                                   "hostnft", "hosthold", "hostsysctl", "proc"}
+                                   "hostnft", "hosthold", "hostsysctl", "proc", "mntns", "init"}
     for kind, cls in journal.ENTRY_TYPES.items():  # the classes are the schema
         assert set(cls.__annotations__) - {"kind"} == set(JOURNAL_SCHEMA[kind])
 
@@ -46,13 +46,17 @@ def test_typed_entries_read_back_typed(lab: Path) -> None:
     rec.add(ProcEntry(kind="proc", node="a", index=0, command="sleep 1", pid=5, start=None,
                       log=f"{lab}/logs/a.log"))
     rec.add(kind="hostlink", ifname=f"nl-{LAB}"[:15])  # keywords: optional ifindex left out
+    rec.add(kind="mntns", node="a", path=f"{lab}/mnt/a", dev=3, ino=4)
+    rec.add(kind="init", node="a", pid=9, start=12)
     rec.add_many([HostNftEntry(kind="hostnft", family="ip", table=f"netlab-{LAB}"),
                   HostHoldEntry(kind="hosthold", need="forwarding", token="cd" * 16)])
     rec.close()
     back = read_record(LAB)
     assert back.damaged == []
-    assert [e["kind"] for e in back.entries] == ["netns", "proc", "hostlink", "hostnft",
-                                                 "hosthold"]
+    assert [e["kind"] for e in back.entries] == ["netns", "proc", "hostlink", "mntns",
+                                                 "init", "hostnft", "hosthold"]
+    assert back.of("mntns")[0]["path"] == f"{lab}/mnt/a"
+    assert back.of("init")[0]["start"] == 12
     (ns,) = back.of("netns")
     assert (ns["cookie"], ns["token"]) == (77, "ab" * 16)
     assert back.of("hostlink")[0]["ifindex"] is None  # optional: null when not written

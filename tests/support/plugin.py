@@ -36,6 +36,9 @@ def pytest_configure(config: pytest.Config) -> None:
     With PYTHONDONTWRITEBYTECODE set (as on the test machines) each child compiled netlab
     and its dependencies anew: about half of a short command's CPU time, on a suite that
     runs hundreds of them. The checkout stays free of __pycache__; the code run is the same."""
+    # Deploy watches `exec` services for a second (procs.settle_time); the suite's labs
+    # need not: a misspelt command still dies within 0.1 s (tests of the second set it).
+    os.environ.setdefault("NETLAB_SERVICE_SETTLE", "0.1")
     if os.environ.get("PYTHONDONTWRITEBYTECODE") and not os.environ.get("PYTHONPYCACHEPREFIX"):
         cache = tempfile.mkdtemp(prefix="netlab-test-pyc-")
         config.add_cleanup(lambda: shutil.rmtree(cache, ignore_errors=True))

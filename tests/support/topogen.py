@@ -327,6 +327,15 @@ def with_exec(text: str, node: str, command: str) -> str:
     return toml_dumps(doc)
 
 
+def with_machine(text: str, node: str, startup: list[str], pid: bool = False) -> str:
+    """The topology text with `startup` commands (and a PID namespace) on `node`."""
+    doc = tomllib.loads(text)
+    doc["nodes"][node].setdefault("startup", []).extend(startup)
+    if pid:
+        doc["nodes"][node]["pid"] = True
+    return toml_dumps(doc)
+
+
 def renamed(text: str, lab: str) -> str:
     """The topology text with its lab name and prefix set to `lab` (unique test names)."""
     return renamed_text(text, lab)

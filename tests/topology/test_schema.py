@@ -49,7 +49,7 @@ def test_wrong_types_fail(validator) -> None:
     base = {"lab": {"name": "t2s"}}
     assert validator.is_valid(base)
     assert not validator.is_valid({})  # [lab] is required
-    assert not validator.is_valid({"lab": {"name": "t2s", "routing": "ospf"}})
+    assert not validator.is_valid({"lab": {"name": "t2s", "routing": "isis"}})
     assert not validator.is_valid({**base, "defaults": {"ipv6": "yes"}})
     assert not validator.is_valid({**base, "links": [{"endpoints": ["a"]}]})
 

@@ -29,12 +29,18 @@ class KernelBackend:
     name = "kernel"
 
     def preflight(self, model: TopologyFile, plan: Plan | None = None) -> list[Problem]:
-        from netlab.backends.kernel.preflight import sysctl_problems
+        from netlab.backends.kernel.machine import problems as machine_problems
+        from netlab.backends.kernel.preflight import frr_problems, sysctl_problems
         from netlab.backends.kernel.shaping import netem_warnings
+        from netlab.errors import Problem
 
         # Sysctl values are tried on the compiled plan (a model that does not compile has
         # its own errors to fix first).
-        return netem_warnings(model) + (sysctl_problems(plan) if plan is not None else [])
+        if plan is None:
+            return netem_warnings(model) + frr_problems(model)
+        files = [Problem(f"nodes.{node}.files", message, fix)
+                 for node, message, fix in machine_problems(plan.nodes)]
+        return netem_warnings(model) + frr_problems(model) + sysctl_problems(plan) + files
 
     def deploy(self, plan: Plan, force: bool = False) -> None:
         from netlab.backends.kernel.apply import deploy
@@ -73,14 +79,26 @@ class KernelBackend:
         return run_in_node(plan.lab, node, argv, **kw)
 
     def enter(self, plan: Plan, name: str) -> None:
-        from netlab.backends.kernel.procs import enter_node, uts_path
+        from netlab.backends.kernel.procs import enter_node
 
         switch = next((s for s in plan.switches if s.name == name), None)
         if switch is None:
-            node = plan.node(name)
-            enter_node(node.netns, uts_path(plan.lab, node.name), node.name)
+            enter_node(plan.lab, plan.node(name))
         else:
             _enter_netns(switch.netns)
+
+    def nftables(self, plan: Plan, node: NodePlan) -> str:
+        from netlab.linux import nft
+
+        rc, out, err = nft.run("list ruleset", node.netns)
+        if rc != 0:
+            raise nft.NftError(f"node {node.name}: cannot list its nftables ruleset: {err}")
+        return out
+
+    def load_nftables(self, plan: Plan, node: NodePlan, ruleset: str) -> None:
+        from netlab.linux import nft
+
+        nft.load("flush ruleset\n" + ruleset, node.netns, f"node {node.name}")
 
     def open_socket(self, netns: str, family: int, type_: int, proto: int = 0) -> socket.socket:
         from netlab.linux.netns import entered

@@ -6,13 +6,16 @@ what to expect. Every difference is drift (LabStatus.drift, one line each; `netl
 exits 1 when there is any):
 
 - what is missing: a namespace (network, or a node's UTS namespace, without which `exec`
-  refuses to run), an interface, an address or a route of the plan, or an interface that
-  is down (links cut on purpose with `netlab link ... down` are not drift);
+  refuses to run), an interface, an address (on lo too: `loopback`) or a route of the
+  plan, or an interface that is down (links cut on purpose with `netlab link ... down` are
+  not drift);
 - what is no longer netlab's: a namespace whose cookie is not the journaled one;
 - what was added or changed by hand or by a daemon: addresses and routes the plan does not
   have (kernel-made ones are not: link-local fe80::/64 addresses, routes the kernel derives
   from addresses, the local and multicast tables), interfaces that are up and not in the
-  plan, and every sysctl the plan sets whose value is now different (`ip_forward` 1 -> 0);
+  plan, a MAC address the plan sets that is now another, a switch's spanning tree turned
+  on or off, and every sysctl the plan sets
+  whose value is now different (`ip_forward` 1 -> 0);
 - shaping that differs from the plan and its runtime changes (netlab.backends.kernel.linkctl).
 """
 
@@ -164,6 +167,12 @@ def _switch_status(obs: _Observer, sw: SwitchPlan) -> NsStatus:
     if k is not None:
         planned: dict[str, list[str]] = {sw.bridge: []}
         planned.update({p.ifname: [] for p in sw.ports})
+        obs.drift += _mac_drift(what, k, {e.ifname: e.mac for v in obs.plan.veths
+                                          for e in (v.a, v.b) if e.netns == sw.netns})
+        stp = (k.links.get(sw.bridge) or {}).get("stp")
+        if stp is not None and stp != sw.stp:
+            obs.drift.append(f"{what}: spanning tree is {'on' if stp else 'off'} on"
+                             f" {sw.bridge}, the plan turns it {'on' if sw.stp else 'off'}")
         obs.drift += _added_interfaces(what, k, planned)
         obs.drift += _added_addresses(what, k, planned)
     return s
@@ -184,14 +193,25 @@ def _node_status(obs: _Observer, node: NodePlan, procs: list[dict[str, Any]]) ->
         s.routes = [str(r) for r in k.routes]
         s.sysctls = {key: v for key, v in k.sysctls.items() if v is not None}
         addresses = {ifname: list(a) for ifname, _, a in planned}
+        addresses["lo"] = list(node.loopback)
+        obs.drift += [f"{what}: address {a} on lo is missing" for a in node.loopback
+                      if not any(_same_addr(a, have.cidr) for have in k.addrs.get("lo", []))]
+        obs.drift += _mac_drift(what, k, {i.name: i.mac for i in node.interfaces})
         obs.drift += _added_interfaces(what, k, addresses)
         obs.drift += _added_addresses(what, k, addresses, _takes_ra(node))
         obs.drift += _route_drift(what, node, k, cut)
         obs.drift += _sysctl_drift(what, node, k)
     for e in procs:
-        # A command may end on its own: shown as dead, not counted as drift.
-        s.processes.append(ProcStatus(e.get("index", 0), e["command"], e["pid"],
-                                      procs_mod.alive(e), e.get("log", "")))
+        # The service itself, not the `sh -c` that started it; a service that ended is
+        # drift (the lab no longer runs what its plan says).
+        alive = procs_mod.alive(e)
+        pid = procs_mod.service_pid(e) if alive else e["pid"]
+        s.processes.append(ProcStatus(e.get("index", 0), e["command"], pid, alive,
+                                      e.get("log", "")))
+        if not alive:
+            obs.drift.append(f"node {node.name}: exec command [{e.get('index', 0)}]"
+                             f" {e['command']!r} is not running (its output:"
+                             f" {e.get('log', '')})")
     return s
 
 
@@ -202,6 +222,18 @@ def _check_uts(obs: _Observer, node: NodePlan) -> None:
     except NamespaceGone:
         obs.drift.append(f"node {node.name}: UTS namespace {uts} is missing"
                          " (exec refuses to run)")
+    from netlab.backends.kernel import machine
+
+    # A lab deployed before nodes had machines has no pin directory: nothing to miss.
+    try:
+        fd = machine.open_mnt(obs.lab, node.name)
+    except NamespaceGone:
+        obs.drift.append(f"node {node.name}: its private machine (mount namespace"
+                         f" {machine.pin_path(obs.lab, node.name)}) is missing (exec refuses"
+                         " to run)")
+        return
+    if fd is not None:
+        os.close(fd)
 
 
 def _interfaces(obs: _Observer, node: NodePlan, k: Kernel | None,
@@ -230,6 +262,18 @@ def _interfaces(obs: _Observer, node: NodePlan, k: Kernel | None,
     return cut
 
 
+def _mac_drift(what: str, k: Kernel, macs: dict[str, str | None]) -> list[str]:
+    """Interfaces whose MAC address the plan sets and that now have another one (a
+    missing interface is drift of its own)."""
+    out = []
+    for ifname, want in macs.items():
+        have = (k.links.get(ifname) or {}).get("mac")
+        if want and have and have.lower() != want:
+            out.append(f"{what}: interface {ifname} has MAC address {have}, the plan sets"
+                       f" {want}")
+    return out
+
+
 def _added_interfaces(what: str, k: Kernel, planned: dict[str, list[str]]) -> list[str]:
     """Interfaces that are up and not in the plan (lo aside; the kernel's own fallback
     devices, sit0, tunl0 ..., stay down)."""
@@ -246,13 +290,21 @@ def _added_addresses(what: str, k: Kernel, planned: dict[str, list[str]],
     for ifname, have in sorted(k.addrs.items()):
         want = planned.get(ifname, [])
         for a in have:
+            # An address with a lifetime on an interface the plan leaves unaddressed is
+            # a lease or an autoconfigured one: what such an interface is for (DHCP).
             if (ifname == "lo" and a.cidr in readback.LO_ADDRS) or (ra and not a.permanent) \
+                    or (not want and not a.permanent and ifname != "lo") \
                     or any(_same_addr(a.cidr, w) for w in want):
                 continue
             how = "added by hand or by a daemon" if a.permanent \
-                else "autoconfigured from a router advertisement"
+                else "autoconfigured from a router advertisement or a DHCP lease"
             out.append(f"{what}: address {a.cidr} on {ifname} is not in the plan ({how})")
     return out
+
+
+# Route protocols of routing daemons (rtnetlink RTPROT_*): FRR's zebra 11, babel 42,
+# bgp 186, isis 187, ospf 188, rip 189, ripng 190, nhrp 191, eigrp 192.
+ROUTING_DAEMONS = frozenset({11, 42, 186, 187, 188, 189, 190, 191, 192})
 
 
 def _route_drift(what: str, node: NodePlan, k: Kernel, cut: set[str]) -> list[str]:
@@ -260,6 +312,11 @@ def _route_drift(what: str, node: NodePlan, k: Kernel, cut: set[str]) -> list[st
     kernel derives from addresses, nor, where the plan asks for them, from router
     advertisements)."""
     ra = _takes_ra(node)
+    # Interfaces the plan leaves unaddressed that hold a lease (DHCP): the routes the
+    # client adds through them (its default route) are as intended.
+    planned_ifs = {i.name for i in node.interfaces if i.addresses}
+    leased = {ifname for ifname, addrs in k.addrs.items()
+              if ifname not in planned_ifs and any(not a.permanent for a in addrs)}
     out = []
     for r in node.routes:
         if r.dev in cut:
@@ -270,6 +327,10 @@ def _route_drift(what: str, node: NodePlan, k: Kernel, cut: set[str]) -> list[st
                        + " is missing")
     for have in k.routes:
         if have.proto == readback.RTPROT_KERNEL or (ra and have.proto == readback.RTPROT_RA):
+            continue
+        if have.proto in ROUTING_DAEMONS:  # a routing protocol's (FRR): its job, not drift
+            continue
+        if have.dev in leased:
             continue
         if any(r.to == have.to and (r.via is None or r.via in have.vias or not have.vias)
                and have.type == readback.RTN_UNICAST for r in node.routes):

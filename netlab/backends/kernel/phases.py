@@ -33,7 +33,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from netlab.backends.kernel import files, preflight, procs, shaping, uplink
+from netlab.backends.kernel import files, machine, preflight, procs, shaping, uplink
 from netlab.errors import NetlabError
 from netlab.linux import mounts, namespaces, netlink, nft, ownership, sysctl
 from netlab.linux.netns import CLONE_NEWNET, NETNS_RUN_DIR, netns_path, setns
@@ -251,18 +251,25 @@ def create_links(ctx: Context) -> None:
     for sw in ctx.plan.switches:
         h = ctx.ns[sw.netns]
         index = h.new_index(sw.bridge)
-        netlink.new_bridge_in(b, index, sw.bridge, sw.mtu, h.fd)
+        netlink.new_bridge_in(b, index, sw.bridge, sw.mtu, h.fd, sw.stp, sw.ageing)
         switch_ns[sw.netns] = index
+    # Ends of switch-to-switch links in their second switch: enslaved from inside it
+    # (the kernel sets no master on a veth peer at creation): netns -> (index, ifname)
+    ports: dict[str, list[tuple[int, str]]] = {}
     for v in ctx.plan.veths:
         main, peer = (v.b, v.a) if v.b.netns in switch_ns and v.a.netns not in switch_ns \
             else (v.a, v.b)
         hm, hp = ctx.ns[main.netns], ctx.ns[peer.netns]
         peer_index = hp.new_index(peer.ifname)
-        hp.down.append((peer_index, peer.ifname))
+        if peer.netns in switch_ns:
+            ports.setdefault(peer.netns, []).append((peer_index, peer.ifname))
+        else:
+            hp.down.append((peer_index, peer.ifname))
         netlink.new_veth(
             b, name=main.ifname, index=hm.new_index(main.ifname), fd=hm.fd, mtu=main.mtu,
             master=switch_ns.get(main.netns, 0), peer=peer.ifname,
-            peer_index=peer_index, peer_fd=hp.fd, peer_mtu=peer.mtu)
+            peer_index=peer_index, peer_fd=hp.fd, peer_mtu=peer.mtu,
+            mac=main.mac, peer_mac=peer.mac)
     up = ctx.plan.uplink
     if up is not None:
         node = ctx.ns[up.netns]
@@ -273,6 +280,17 @@ def create_links(ctx: Context) -> None:
             b, name=up.host_ifname, index=0, fd=ctx.origin.net, mtu=1500, peer=up.ifname,
             peer_index=peer_index, peer_fd=node.fd, peer_mtu=1500)
     b.flush()
+    for netns, ends in ports.items():
+        setns(ctx.ns[netns].fd, CLONE_NEWNET)
+        try:
+            sock = netlink.open_socket()
+        finally:
+            setns(ctx.origin.net, CLONE_NEWNET)
+        with sock:
+            sb = netlink.Batch(sock, netns)
+            for index, ifname in ends:
+                netlink.enslave_up(sb, index, ifname, switch_ns[netns])
+            sb.flush()
     if up is not None:
         # Journal the host end by ifindex at once: destroy deletes it only by that index.
         index = netlink.link_index(ctx.root, up.host_ifname)
@@ -312,6 +330,8 @@ def configure_addresses(ctx: Context) -> None:
         for iface in node.interfaces:
             for cidr in iface.addresses:
                 netlink.add_address(b, h.ifindex[iface.name], iface.name, cidr)
+        for cidr in node.loopback:
+            netlink.add_address(b, 1, "lo", cidr)  # lo is ifindex 1 in every namespace
         if up is not None and up.node == node.name:
             netlink.add_address(b, h.ifindex[up.ifname], up.ifname, up.node_address)
         for r in node.routes:
@@ -333,10 +353,63 @@ def load_nftables(ctx: Context) -> None:
             ctx.interrupts.check()
 
 
+def build_machines(ctx: Context) -> None:
+    """Every node's private machine (backends/kernel/machine.py): its directories, its
+    mount namespace (made by a worker thread, pinned and journaled here), its files, and
+    the init of its PID namespace when it has one."""
+    lab, nodes = ctx.plan.lab, ctx.plan.nodes
+    if not nodes:
+        return
+    machine.prepare(lab)
+    builder = machine.Builder(lab, nodes, {n.netns: ctx.ns[n.netns].fd for n in nodes},
+                              ctx.plan.hosts)
+    try:
+        builder.run()
+        for made in builder.made:
+            st = os.fstat(made.fd)
+            ctx.record.add(kind="mntns", node=made.node, path=machine.pin_path(lab, made.node),
+                           dev=st.st_dev, ino=st.st_ino)
+            machine.pin(lab, made)
+    finally:
+        for made in builder.made:
+            os.close(made.fd)
+    ctx.interrupts.check()
+    inits = {}
+    for node in nodes:
+        if node.pid:
+            h = machine.open_handles(lab, node, procs.uts_path(lab, node.name), None, pid=False)
+            try:
+                pid = machine.start_init(h)
+            finally:
+                h.close()
+            ctx.record.add(kind="init", node=node.name, pid=pid, start=procs.start_time(pid))
+            inits[node.name] = pid
+            ctx.interrupts.check()
+    machine.wait_inits(inits)
+
+
+# Nodes whose startup commands run at the same time (each waits on its own commands).
+STARTUP_WORKERS = 8
+
+
+def run_startup(ctx: Context) -> None:
+    """Every node's `startup` commands, in order within a node, nodes side by side."""
+    todo = [n for n in ctx.plan.nodes if n.startup]
+    if not todo:
+        return
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(min(STARTUP_WORKERS, len(todo))) as pool:
+        futures = [pool.submit(procs.run_startup, ctx.plan.lab, n, ctx.record) for n in todo]
+        for f in futures:
+            f.result()  # the first failure, in node order; the rest still finish
+    ctx.interrupts.check()
+
+
 def start_processes(ctx: Context) -> None:
     for node in ctx.plan.nodes:
         for k, command in enumerate(node.exec):
-            ctx.record.add(**procs.start(ctx.plan.lab, node, command, k))
+            ctx.record.add(**procs.start(ctx.plan.lab, node, command, k, ctx.record))
             ctx.interrupts.check()
 
 
@@ -347,8 +420,10 @@ PHASES: list[tuple[str, Step]] = [
     ("addresses", configure_addresses),
     ("uplink", enable_uplink),
     ("files", write_files),
+    ("machines", build_machines),  # each node's mount namespace, files, PID namespace
     ("nftables", load_nftables),
     ("shaping", shaping.deploy_step),  # rate/delay/jitter/loss of link ends (issue 7)
+    ("startup", run_startup),  # each node's startup commands, once
     ("processes", start_processes),
 ]
 

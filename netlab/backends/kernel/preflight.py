@@ -1,4 +1,5 @@
-"""Sysctl values the kernel would refuse, found before anything is built.
+"""What this machine lacks for a lab, found before anything is built: sysctl values the
+kernel would refuse, and FRR for labs whose routers run a routing protocol.
 
 Compile checks the shape of a node's `sysctl` keys and values; only the kernel knows
 which values it takes (`net.ipv4.ip_forward = 7`: EINVAL) and which keys exist. So the
@@ -24,6 +25,7 @@ import errno
 import os
 import threading
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from netlab.errors import Problem, no_such_interface, one_of, toml_key
@@ -215,3 +217,36 @@ def _veths(names: list[str]) -> None:
             os.close(fd)
     finally:
         sock.close()
+
+
+# -- FRR -----------------------------------------------------------------------------------
+
+FRR_PACKAGE = "frr"  # the Debian package with the daemons and vtysh
+FRR_DAEMONS = Path("/usr/lib/frr")  # where that package puts zebra, ospfd, ripd, bgpd...
+VTYSH = Path("/usr/bin/vtysh")
+
+
+def frr_problems(model: TopologyFile) -> list[Problem]:
+    """An error when routers of the lab run a protocol whose FRR programs this machine
+    lacks (zebra, the protocol's daemon, vtysh), naming the package to install; [] if the
+    lab runs none, or FRR is there. Where the protocol is chosen is the key named."""
+    from netlab.compile.frr import PROTOCOLS, protocols
+
+    running = protocols(model)
+    if not running:
+        return []
+    needed: dict[Path, None] = {FRR_DAEMONS / "zebra": None}
+    for proto in sorted(set(running.values())):
+        needed[FRR_DAEMONS / PROTOCOLS[proto].daemon] = None
+    needed[VTYSH] = None
+    missing = [p for p in needed if not os.access(p, os.X_OK)]
+    if not missing:
+        return []
+    lab_wide = model.lab.routing in running.values()
+    where = "lab.routing" if lab_wide else "nodes." + toml_key(
+        next(n for n in running if model.nodes[n].routing is not None))
+    names = sorted(set(running.values()))
+    return [Problem(where, f"routers run {' and '.join(names)}, but FRR is not installed on"
+                    f" this machine (no {', '.join(map(str, missing))})",
+                    f"install the Debian package {FRR_PACKAGE!r}: apt-get install"
+                    f" {FRR_PACKAGE} (scripts/install.sh does)")]

@@ -1,17 +1,13 @@
-"""Running commands inside a node, like `ip netns exec` plus the node's UTS namespace.
+"""Running commands inside a node: its network, UTS and mount namespaces (its private
+machine, netlab.backends.kernel.machine), and its PID namespace when it has one.
 
-`enter_node` moves the calling process into the node: network and UTS namespaces, then a
-private mount namespace where /etc/netns/<ns>/* is bind-mounted over /etc/* and /sys is
-remounted (so it shows the node's interfaces). The CLI calls it in its single-threaded
-process right before it execs the command.
-
-A node whose network or UTS namespace is missing is never entered "as far as possible":
-that would run the command in the host's namespace. For a child (`run_in_node`, `start`),
-both namespaces are opened in the parent before forking (NamespaceGone, the one message,
-if either is missing: nothing is forked), and the child enters them through those
-descriptors, which keep them alive; the child checks again that the pins still name them
-(a lab destroyed in between), and fails before exec if not: the parent then raises the
-same NamespaceGone, and the command has not run at all.
+For a child (`run_in_node`, `start`), the node's namespaces are opened from their pins
+first (NamespaceGone, the one message, if any is missing: nothing is spawned), then a
+thread of this process joins them and spawns the command, which so starts inside the node
+with /root as its working directory; the thread checks just before that the network pin
+still names the namespace held (a lab destroyed in between: the same NamespaceGone, and
+the command has not run at all). `enter_node` moves the CLI's own process into the node
+right before it execs the command (`netlab exec`, `netlab shell`).
 
 Long-running `exec` commands of the plan are started in their own session (so their
 process group id is their pid), their pid and start time are recorded, and they are
@@ -29,104 +25,104 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from netlab.backends.kernel import machine
 from netlab.backends.kernel.files import ETC_NETNS
-from netlab.errors import NamespaceGone, NetlabError, namespace_gone
+from netlab.errors import NetlabError, namespace_gone
 from netlab.linux.mounts import MNT_DETACH, MS_BIND, MS_REC, MS_SLAVE, mount, umount2
-from netlab.linux.netns import CLONE_NEWNET, CLONE_NEWUTS, netns_path, open_ns, setns, unshare
+from netlab.linux.netns import CLONE_NEWNET, netns_path, unshare
 from netlab.state.layout import LOG_DIR, UTS_DIR, lab_dir
 
 if TYPE_CHECKING:
     from netlab.plan.model import NodePlan
+    from netlab.state.journal import Record
 
 CLONE_NEWNS = 0x00020000
 MS_RDONLY = 1
 T = TypeVar("T")
+# How long one `startup` command may run before deploy gives up on it.
+STARTUP_TIMEOUT = 60.0
 
 
 def uts_path(lab: str, node: str) -> str:
     return str(lab_dir(lab) / UTS_DIR / node)
 
 
-class NodeNs:
-    """A node's network and UTS namespaces, held open (the caller closes them)."""
+def handles(lab: str, node: NodePlan, record: Record | None = None) -> machine.Handles:
+    """The node's namespaces, held open (the caller closes them); NamespaceGone if one
+    is missing. `record`: the lab's journal, if the caller has it (for the init's pid)."""
+    init = None
+    if node.pid:
+        if record is None:
+            from netlab.state.journal import read_record
 
-    def __init__(self, netns: str, uts: str, node: str | None = None):
-        self.netns, self.uts, self.node = netns, uts, node
-        self.net_fd = open_ns(netns_path(netns), CLONE_NEWNET, node)
-        try:
-            self.uts_fd = open_ns(uts, CLONE_NEWUTS, node)
-        except BaseException:
-            os.close(self.net_fd)
-            raise
-
-    def close(self) -> None:
-        os.close(self.net_fd)
-        os.close(self.uts_fd)
-
-    def gone(self) -> NamespaceGone | None:
-        """The error to raise if a pin no longer names the namespace held (the lab was
-        destroyed, or the namespace removed, since it was opened), else None."""
-        for path, fd, kind in ((netns_path(self.netns), self.net_fd, "network"),
-                               (self.uts, self.uts_fd, "UTS")):
-            try:
-                same = os.path.samestat(os.lstat(path), os.fstat(fd))
-            except OSError:
-                same = False
-            if not same:
-                return namespace_gone(path, kind, self.node)
-        return None
-
-    def enter(self) -> None:
-        """Put the calling (single-threaded) process into the node."""
-        if err := self.gone():
-            raise err
-        setns(self.net_fd, CLONE_NEWNET)
-        setns(self.uts_fd, CLONE_NEWUTS)
-        unshare(CLONE_NEWNS)
-        # Keep our mounts from propagating back to the host, as `ip netns exec` does.
-        mount("", "/", None, MS_SLAVE | MS_REC)
-        etc = os.path.join(ETC_NETNS, self.netns)
-        with contextlib.suppress(FileNotFoundError):
-            for name in sorted(os.listdir(etc)):
-                target = os.path.join("/etc", name)
-                if os.path.exists(target):
-                    mount(os.path.join(etc, name), target, "none", MS_BIND)
-        ro = os.statvfs("/sys").f_flag & os.ST_RDONLY
-        with contextlib.suppress(OSError):
-            umount2("/sys", MNT_DETACH)
-            mount(self.netns, "/sys", "sysfs", MS_RDONLY if ro else 0)
+            record = read_record(lab)
+        init = next((dict(e) for e in record.of("init") if e["node"] == node.name), None)
+    return machine.open_handles(lab, node, uts_path(lab, node.name), init)
 
 
-def enter_node(netns: str, uts: str, node: str | None = None) -> None:
-    """Put the calling (single-threaded) process into a node's namespaces; NamespaceGone,
-    before anything is changed, if either is missing."""
-    ns = NodeNs(netns, uts, node)
+def _still_pinned(h: machine.Handles, node: NodePlan) -> None:
+    """NamespaceGone if the node's network pin no longer names the namespace held (the
+    lab was destroyed, or the namespace removed, since it was opened)."""
+    path = netns_path(node.netns)
     try:
-        ns.enter()
-    finally:
-        ns.close()
+        same = os.path.samestat(os.lstat(path), os.fstat(h.net))
+    except OSError:
+        same = False
+    if not same:
+        raise namespace_gone(path, "network", node.name)
 
 
-def _in_node(lab: str, node: NodePlan, spawn: Callable[[Callable[[], None]], T]) -> T:
-    """spawn(preexec_fn) with the node's namespaces held open by this process, entered by
-    the child. If the child cannot enter them, nothing was run: raise why."""
-    ns = NodeNs(node.netns, uts_path(lab, node.name), node.name)
+def enter_node(lab: str, node: NodePlan) -> None:
+    """Put the calling (single-threaded) process into a node (`netlab exec`, `shell`);
+    NamespaceGone, before anything is changed, if a namespace of it is missing."""
+    h = handles(lab, node)
     try:
-        return spawn(ns.enter)
-    except subprocess.SubprocessError as e:  # the child failed before exec
-        if err := ns.gone():
-            raise err from None
-        raise NetlabError(f"node {node.name}: could not enter its namespaces ({e});"
-                          " nothing was run") from None
+        if h.mnt is None:
+            _enter_legacy(h, node)
+        else:
+            machine.enter_process(h)
     finally:
-        ns.close()
+        h.close()
+
+
+def _enter_legacy(h: machine.Handles, node: NodePlan) -> None:
+    """A lab deployed before nodes had machines: network and UTS namespaces, and a mount
+    namespace of this process's own where /etc/netns/<ns>/* covers /etc/* (as `ip netns
+    exec` does) and /sys shows the node's interfaces."""
+    from netlab.linux.netns import CLONE_NEWUTS, setns
+
+    setns(h.net, CLONE_NEWNET)
+    setns(h.uts, CLONE_NEWUTS)
+    unshare(CLONE_NEWNS)
+    # Keep our mounts from propagating back to the host, as `ip netns exec` does.
+    mount("", "/", None, MS_SLAVE | MS_REC)
+    etc = os.path.join(ETC_NETNS, node.netns)
+    with contextlib.suppress(FileNotFoundError):
+        for name in sorted(os.listdir(etc)):
+            target = os.path.join("/etc", name)
+            if os.path.exists(target):
+                mount(os.path.join(etc, name), target, "none", MS_BIND)
+    ro = os.statvfs("/sys").f_flag & os.ST_RDONLY
+    with contextlib.suppress(OSError):
+        umount2("/sys", MNT_DETACH)
+        mount(node.netns, "/sys", "sysfs", MS_RDONLY if ro else 0)
+
+
+def _in_node(lab: str, node: NodePlan, spawn: Callable[[], T],
+             record: Record | None = None) -> T:
+    """spawn() in a thread inside the node (see the module docstring)."""
+    h = handles(lab, node, record)
+    try:
+        return machine.in_thread(h, spawn, lambda: _still_pinned(h, node))
+    finally:
+        h.close()
 
 
 def run_in_node(
     lab: str, node: NodePlan, argv: list[str], **kw: Any
 ) -> subprocess.CompletedProcess:  # type: ignore[type-arg]
     """subprocess.run(argv) inside the node (same namespaces as `netlab exec`)."""
-    return _in_node(lab, node, lambda pre: subprocess.run(argv, preexec_fn=pre, **kw))
+    return _in_node(lab, node, lambda: subprocess.run(argv, **kw))
 
 
 def _stat_fields(pid: int) -> list[bytes] | None:
@@ -150,7 +146,8 @@ def _session(pid: int) -> int | None:
     return None if fields is None else int(fields[3])
 
 
-def start(lab: str, node: NodePlan, command: str, index: int) -> dict[str, Any]:
+def start(lab: str, node: NodePlan, command: str, index: int,
+          record: Record | None = None) -> dict[str, Any]:
     """Start one plan `exec` command in the node; return its record entry."""
     log = log_path(lab, node.name)
     # 0600: a service's output may be private; never through a symlink put in its place.
@@ -159,28 +156,82 @@ def start(lab: str, node: NodePlan, command: str, index: int) -> dict[str, Any]:
     with open(fd, "ab") as out:
         out.write(f"--- netlab: starting [{index}] {command}\n".encode())
         out.flush()
-        p = _in_node(lab, node, lambda pre: subprocess.Popen(
+        p = _in_node(lab, node, lambda: subprocess.Popen(
             ["/bin/sh", "-c", command], stdin=subprocess.DEVNULL, stdout=out,
             stderr=subprocess.STDOUT, start_new_session=True, close_fds=True,
-            preexec_fn=pre,
-        ))
+        ), record)
     p.returncode = 0  # we never wait for it: keep Popen.__del__ quiet
     return {"kind": "proc", "node": node.name, "index": index, "command": command,
             "pid": p.pid, "start": start_time(p.pid), "log": str(log)}
 
 
-# How long deploy gives its `exec` commands to fail: a shell that cannot find the program
-# exits within a few milliseconds of its start (127); the margin is for a busy machine.
-SETTLE = 0.1
+class StartupError(NetlabError):
+    """A `startup` command failed (deploy rolls back)."""
 
 
-def died_at_once(entries: list[dict[str, Any]], settle: float = SETTLE) -> list[str]:
+def run_startup(lab: str, node: NodePlan, record: Record | None = None,
+                timeout: float | None = None) -> None:
+    """Run the node's `startup` commands once, in order, each to its end (output to the
+    node's log); the first that fails (or outlives `timeout`) raises StartupError with its
+    output. A daemon a command starts may keep running: it is waited for no longer than
+    its command (its output goes to the log, never to a pipe we would wait on)."""
+    log = log_path(lab, node.name)
+    timeout = STARTUP_TIMEOUT if timeout is None else timeout
+    for i, command in enumerate(node.startup):
+        fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC
+                     | os.O_NOFOLLOW, 0o600)
+        with open(fd, "ab") as out:
+            out.write(f"--- netlab: startup [{i}] {command}\n".encode())
+            out.flush()
+            begin = out.tell()
+            p = _in_node(lab, node, lambda c=command, o=out: subprocess.Popen(
+                ["/bin/sh", "-c", c], stdin=subprocess.DEVNULL, stdout=o,
+                stderr=subprocess.STDOUT, start_new_session=True, close_fds=True), record)
+        try:
+            code = p.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(OSError):
+                os.killpg(p.pid, signal.SIGKILL)
+            p.wait()
+            raise StartupError(f"node {node.name}: startup command {i + 1} {command!r} did not"
+                               f" end within {timeout:g} s (a command that keeps running"
+                               f" belongs in `exec`){_output(log, begin)}") from None
+        if code != 0:
+            how = f"killed by signal {-code}" if code < 0 else f"exit status {code}"
+            raise StartupError(f"node {node.name}: startup command {i + 1} {command!r}"
+                               f" failed ({how}){_output(log, begin)}")
+
+
+def _output(log: Path, begin: int) -> str:
+    """What a command wrote to the log since `begin` (its last lines), for an error."""
+    try:
+        fd = os.open(log, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
+    except OSError:
+        return ""
+    with open(fd, "rb") as f:
+        f.seek(begin)
+        lines = f.read(65536).decode(errors="replace").splitlines()
+    shown = ["".join(c if c.isprintable() else "?" for c in x)[:200] for x in lines[-10:]]
+    return ("; its output:\n    " + "\n    ".join(shown)) if shown else "; it printed nothing"
+
+
+# How long deploy watches its `exec` commands: a service that ends with a failure within
+# its first second (a misspelt program, a bad option, a port in use) is reported at
+# deploy. NETLAB_SERVICE_SETTLE overrides it (seconds; the test suite uses 0.1).
+def settle_time() -> float:
+    try:
+        return min(max(float(os.environ.get("NETLAB_SERVICE_SETTLE", "1")), 0.0), 60.0)
+    except ValueError:
+        return 1.0
+
+
+def died_at_once(entries: list[dict[str, Any]], settle: float | None = None) -> list[str]:
     """Warnings for plan `exec` commands (their record entries, just started by this
     process) that already ended with a failure, each naming the node, the command, how
     it ended, its log's last line and the log. Waits `settle` seconds once, if any ran."""
     if not entries:
         return []
-    time.sleep(settle)
+    time.sleep(settle_time() if settle is None else settle)
     out = []
     for e in entries:
         how = _ended(int(e["pid"]))
@@ -230,6 +281,25 @@ def alive(entry: dict[str, Any]) -> bool:
     """Whether the recorded process (same pid and start time) still runs."""
     st = start_time(int(entry["pid"]))
     return st is not None and st == entry.get("start") and not _zombie(int(entry["pid"]))
+
+
+def service_pid(entry: dict[str, Any]) -> int:
+    """The pid of the service a recorded `exec` command runs: the recorded process is the
+    `/bin/sh -c` netlab started; while it is a shell with exactly one child, that child
+    (then its own, for `sh -c 'cd x && exec y'`-like chains) is the service."""
+    pid = int(entry["pid"])
+    for _ in range(8):
+        try:
+            with open(f"/proc/{pid}/comm") as f:
+                comm = f.read().strip()
+            with open(f"/proc/{pid}/task/{pid}/children") as f:
+                kids = f.read().split()
+        except OSError:
+            break
+        if comm not in ("sh", "dash", "bash") or len(kids) != 1:
+            break
+        pid = int(kids[0])
+    return pid
 
 
 def _zombie(pid: int) -> bool:

@@ -17,7 +17,8 @@ from netlab.linux.netns import entered
 
 @dataclass
 class Kernel:
-    links: dict[str, dict[str, Any]]  # ifname -> {index, up, carrier, mtu, master}
+    # ifname -> {index, up, carrier, mtu, master, mac, stp (bridges: STP on; else None)}
+    links: dict[str, dict[str, Any]]
     addrs: dict[str, list[Addr]]  # ifname -> addresses
     routes: list[Route]  # main table
     cookie: int  # the namespace's cookie (its identity)
@@ -76,7 +77,8 @@ def read_namespace(netns: str, sysctls: Sequence[str] = ()) -> Kernel:
         by_index[m["index"]] = name
         links[name] = {"index": m["index"], "up": bool(m["flags"] & 1),
                        "carrier": bool(m["flags"] & 0x10000), "mtu": m.get_attr("IFLA_MTU"),
-                       "master": m.get_attr("IFLA_MASTER")}
+                       "master": m.get_attr("IFLA_MASTER"), "mac": m.get_attr("IFLA_ADDRESS"),
+                       "stp": _stp_state(m)}
     for info in links.values():
         info["master"] = by_index.get(info["master"]) if info["master"] else None
     addrs: dict[str, list[Addr]] = {}
@@ -89,6 +91,15 @@ def read_namespace(netns: str, sysctls: Sequence[str] = ()) -> Kernel:
             addrs.setdefault(name, []).append(
                 Addr(f"{ip}/{m['prefixlen']}", bool(flags & IFA_F_PERMANENT)))
     return Kernel(links, addrs, _routes(routes_raw, by_index), cookie, values)
+
+
+def _stp_state(m: Any) -> bool | None:
+    """Whether a bridge runs spanning tree (None: not a bridge)."""
+    info = m.get_attr("IFLA_LINKINFO")
+    if info is None or info.get_attr("IFLA_INFO_KIND") != "bridge":
+        return None
+    data = info.get_attr("IFLA_INFO_DATA")
+    return None if data is None else bool(data.get_attr("IFLA_BR_STP_STATE"))
 
 
 def _routes(raw: list[Any], by_index: dict[int, str]) -> list[Route]:

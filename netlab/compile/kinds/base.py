@@ -53,9 +53,8 @@ class NodeKind:
     takes_default_gateway: bool
     # Further sysctls of every node of this kind (a node's own `sysctl` overrides them).
     sysctls: Mapping[str, str] = field(default_factory=dict)
-    # Files the kind writes in the node, path -> text (e.g. a routing daemon's config).
-    # None of today's kinds has any, and plan format 2 has no place for them: the node
-    # plans pass refuses a kind that returns some until the plan and backend carry them.
+    # Files the kind writes in the node's machine, path -> text (e.g. a daemon's config):
+    # NodePlan.files, under the node's own `files` and lab directory (which win).
     files: Callable[[NodeView], Mapping[str, str]] = _no_files
     # Long-running commands the kind starts in the node (e.g. a routing daemon), before
     # the node's own `exec` commands: they go into the plan's `exec` list.

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from netlab.compile.links import switchport, uplink, veth
+from netlab.compile.links import switchlink, switchport, uplink, veth
 from netlab.compile.links.base import End, LinkKind
 
 if TYPE_CHECKING:
@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 KINDS: dict[str, LinkKind] = {
     veth.KIND.name: veth.KIND,
     switchport.KIND.name: switchport.KIND,
+    switchlink.KIND.name: switchlink.KIND,
     uplink.KIND.name: uplink.KIND,
 }
 

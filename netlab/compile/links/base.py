@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 import networkx as nx
 
 from netlab.compile import mtu
+from netlab.compile.macs import link_mac
 from netlab.errors import Problems
 from netlab.plan.model import RoutePlan, VethEnd, VethPlan
 
@@ -70,4 +71,13 @@ def edges(g: nx.MultiGraph, kind: str) -> list[tuple[int, tuple[End, End]]]:
 def node_end(b: Build, i: int, j: int, end: End) -> VethEnd:
     """The plan's veth end in a node, for endpoint j of links[i]."""
     return VethEnd(netns=b.netns(end.name), ifname=end.ifname,  # type: ignore[arg-type]
-                   mtu=mtu.mtu(b.tf, i, end.name, None), shaping=b.shaping.get((i, j)))
+                   mtu=mtu.mtu(b.tf, i, end.name, None), shaping=b.shaping.get((i, j)),
+                   mac=link_mac(b.tf, i, j))
+
+
+def switch_end(b: Build, i: int, j: int, end: End, port: str) -> VethEnd:
+    """The plan's veth end in a switch (its bridge's port `port`), for endpoint j of
+    links[i]."""
+    return VethEnd(netns=b.netns(end.name), ifname=port,
+                   mtu=mtu.mtu(b.tf, i, None, end.name), shaping=b.shaping.get((i, j)),
+                   mac=link_mac(b.tf, i, j))

@@ -8,11 +8,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from netlab.compile import mtu
-from netlab.compile.links.base import End, LinkKind, edges, node_end
-from netlab.errors import Problems
+from netlab.compile.links.base import End, LinkKind, edges, node_end, switch_end
 from netlab.names import IFNAME_MAX
-from netlab.plan.model import SwitchPlan, SwitchPort, VethEnd, VethPlan
+from netlab.plan.model import SwitchPlan, SwitchPort, VethPlan
 
 if TYPE_CHECKING:
     from netlab.compile.context import Build
@@ -23,18 +21,7 @@ class SwitchPortKind(LinkKind):
     description = "node to switch: a veth pair, one end a port of the switch's bridge"
 
     def claims(self, a: End, b: End) -> bool:
-        return a.is_switch or b.is_switch
-
-    def check_ends(self, path: str, a: End, b: End, problems: Problems) -> bool:
-        if a.is_switch and b.is_switch:
-            problems.error(
-                path,
-                f"link joins two switches ({a.name!r} and {b.name!r}) directly; "
-                "netlab does not bridge bridges",
-                "merge them into one switch, or put a router between them",
-            )
-            return False
-        return True
+        return a.is_switch != b.is_switch  # two switches: links/switchlink.py
 
     def prepare(self, b: Build) -> None:
         """Port names, which node plans show as their interfaces' peers."""
@@ -58,16 +45,15 @@ class SwitchPortKind(LinkKind):
             sw, node = _split(ends)
             ports.setdefault(sw.name, []).append(
                 SwitchPort(ifname=b.ports[i], node=node.name, node_ifname=node.ifname))  # type: ignore[arg-type]
-            veth_ends = [node_end(b, i, j, e) if not e.is_switch else VethEnd(
-                netns=b.netns(e.name), ifname=b.ports[i], mtu=mtu.mtu(b.tf, i, None, e.name),
-                shaping=b.shaping.get((i, j))) for j, e in enumerate(ends)]
+            veth_ends = [node_end(b, i, j, e) if not e.is_switch
+                         else switch_end(b, i, j, e, b.ports[i]) for j, e in enumerate(ends)]
             veths.append((i, VethPlan(a=veth_ends[0], b=veth_ends[1])))
         for sw, model in b.tf.switches.items():
-            subnets = b.addr.segments[sw].subnet
+            subnets = b.addr.segments[b.g.graph["joined"].get(sw, sw)].subnet
             b.switches.append(SwitchPlan(
                 name=sw, netns=b.netns(sw), bridge="br0", mtu=model.mtu or b.tf.defaults.mtu,
                 subnet=_str_or_none(subnets.get(4)), subnet6=_str_or_none(subnets.get(6)),
-                ports=ports.get(sw, []),
+                ports=ports.get(sw, []), stp=model.stp, ageing=model.ageing,
             ))
         return veths
 

@@ -42,7 +42,7 @@ class Uplink(LinkKind):
         up = b.uplink
         if up is None or up.node != node:
             return
-        if not any(r.to == "default" for r in routes):
+        if not any(r.to == "default" for r in routes) and b.tf.nodes[node].gateway is not False:
             routes.append(RoutePlan(to="default", via=up.host_address.split("/")[0],
                                     dev=up.ifname, origin="uplink"))
         if up.masquerade and up.ifname not in masquerade:
@@ -81,6 +81,12 @@ def _plan(b: Build) -> UplinkPlan | None:
             p.error("uplink.subnet", f"uplink subnet {subnet} overlaps {net} ({seg.path})",
                     "set uplink.subnet to a /30 the lab does not use")
             ok = False
+    for name, xs in b.addr.loopback.items() if subnet is not None else ():
+        for x in xs:
+            if x.version == 4 and x.network.overlaps(subnet):
+                p.error("uplink.subnet", f"uplink subnet {subnet} holds {x.ip}, a loopback"
+                        f" address of {name!r}", "set uplink.subnet to a /30 the lab does not use")
+                ok = False
     if not ok or subnet is None:
         return None
     # Arithmetic, not subnet.hosts(): a subnet is never enumerated.

@@ -3,7 +3,7 @@
 Adding a kind: a module beside icmp.py defining `KIND = ExpectKind(...)` (base.py says what
 each field does), and one line in KINDS below; docs/probes.md walks through an example.
 `check` asks `applying(e)` which kinds an expectation has and runs them; it has no
-branch per kind. Kind modules import their probes (and scapy) only when they run, so the
+branch per kind. Kind modules import their probes only when they run, so the
 registry is cheap to import (the topology model and compile ask it about ports).
 """
 

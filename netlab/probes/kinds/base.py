@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from netlab.plan.model import ExpectPlan, Plan
+    from netlab.probes.packets import Packet
 
 
 @dataclass(frozen=True)
@@ -48,10 +49,10 @@ class ExpectKind:
     target: bool
     # Sends the probe and waits for its answer (at most the expectation's timeout).
     run: Callable[[Attempt], Outcome]
-    # Whether a packet seen elsewhere (a scapy IP/IPv6 packet, from a sniffer in another
-    # node) is this kind's probe with that key (and destination port): how `via` and
-    # `source_nat` follow it. None: the kind's probe cannot be followed.
-    matches: Callable[[Any, int, int | None], bool] | None = None
+    # Whether a packet seen elsewhere (a netlab.probes.packets.Packet, from a sniffer in
+    # another node) is this kind's probe with that key (and destination port): how `via`
+    # and `source_nat` follow it. None: the kind's probe cannot be followed.
+    matches: Callable[[Packet, int, int | None], bool] | None = None
     # Which expectations this kind checks; None: a target kind checks those whose `proto`
     # is its name and that have a target address.
     selects: Callable[[ExpectPlan], bool] | None = None

@@ -46,9 +46,11 @@ def vtysh_json(a: Attempt, show: str) -> Any:
 
 
 def peer_addresses(a: Attempt, name: str) -> set[str]:
-    """The addresses node `name` holds (without lengths), or {name} for an address."""
+    """The addresses node `name` holds (without lengths; its loopbacks too: one is its
+    router id), or {name} for an address."""
     try:
         node = a.plan.node(name)
     except KeyError:
         return {name}
-    return {x.split("/")[0] for i in node.interfaces for x in i.addresses}
+    return {x.split("/")[0] for i in node.interfaces for x in i.addresses} | {
+        x.split("/")[0] for x in node.loopback}

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from netlab.probes.kinds.base import Attempt, ExpectKind, Outcome
+
+if TYPE_CHECKING:
+    from netlab.probes.packets import Packet
 
 
 def run(a: Attempt) -> Outcome:
@@ -17,15 +20,13 @@ def run(a: Attempt) -> Outcome:
     return Outcome(result.ok, result.seen())
 
 
-def matches(pkt: Any, key: int, port: int | None) -> bool:
+def matches(pkt: Packet, key: int, port: int | None) -> bool:
     """Our echo request (not its reply): type 8 / 128 with our identifier."""
-    from scapy.layers.inet import ICMP
-    from scapy.layers.inet6 import ICMPv6EchoRequest
+    from netlab.probes import packets
 
-    if pkt.haslayer(ICMP):
-        icmp = pkt[ICMP]
-        return bool(icmp.type == 8 and icmp.id == key)
-    return bool(pkt.haslayer(ICMPv6EchoRequest) and pkt[ICMPv6EchoRequest].id == key)
+    kind, ids = pkt.icmp(), pkt.echo_id_seq()
+    return (kind is not None and kind[0] == packets.ECHO_REQUEST[pkt.v6]
+            and ids is not None and ids[0] == key)
 
 
 KIND = ExpectKind(

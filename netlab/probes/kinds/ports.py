@@ -4,9 +4,12 @@ telling that probe apart from other packets by its ports."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING
 
 from netlab.probes.kinds.base import Attempt, Outcome
+
+if TYPE_CHECKING:
+    from netlab.probes.packets import Packet
 
 
 def runner(proto: str) -> Callable[[Attempt], Outcome]:
@@ -21,12 +24,12 @@ def runner(proto: str) -> Callable[[Attempt], Outcome]:
     return run
 
 
-def matcher(proto: str) -> Callable[[Any, int, int | None], bool]:
-    def matches(pkt: Any, key: int, port: int | None) -> bool:
-        """Our segment: source port `key` to `port`. The exact class: a TCP/UDP header
-        quoted inside an ICMP error (TCPerror, UDPerror) is not our probe."""
-        from scapy.layers.inet import TCP, UDP
+def matcher(proto: str) -> Callable[[Packet, int, int | None], bool]:
+    def matches(pkt: Packet, key: int, port: int | None) -> bool:
+        """Our segment: source port `key` to `port`. A TCP/UDP header quoted inside an
+        ICMP error is not our probe (that packet's protocol is ICMP)."""
+        from netlab.probes import packets
 
-        layer = pkt.getlayer(TCP if proto == "tcp" else UDP)
-        return layer is not None and layer.dport == port and layer.sport == key
+        want = packets.TCP if proto == "tcp" else packets.UDP
+        return pkt.proto == want and pkt.ports() == (key, port)
     return matches

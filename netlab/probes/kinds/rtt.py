@@ -4,7 +4,6 @@ within the bounds. Requests left unanswered do not count (loss = {...} bounds th
 
 from __future__ import annotations
 
-import statistics
 from typing import TYPE_CHECKING
 
 from netlab.probes.kinds.base import Attempt, ExpectKind, Outcome
@@ -43,6 +42,8 @@ def run(a: Attempt) -> Outcome:
     result = pings(a, b.count)
     if not result.rtts:
         return Outcome(False, f"no echo reply to {result.sent} requests: {result.seen()}")
+    import statistics  # here: the registry imports this module for every check
+
     r = result.rtts
     avg = statistics.fmean(r)
     return Outcome(within(avg, b), f"rtt avg {avg:.3f} ms (min {min(r):.3f}, max "

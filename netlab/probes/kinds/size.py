@@ -39,24 +39,10 @@ def run(a: Attempt) -> Outcome:
     node = a.plan.node(e.from_node)
 
     class SizedSession(EchoSession):
-        """An echo session whose requests fill `size` bytes, and that keeps the MTU an
-        error announces (the parent's IcmpError has no field for it)."""
+        """An echo session that keeps the MTU an error announces (the parent's IcmpError
+        has no field for it); its requests fill `size` bytes (`payload`, set below)."""
 
-        payload: bytes  # set after __init__, whose warm-up craft uses the parent's
         mtu: dict[int, int]
-
-        def _craft(self, seq: int) -> bytes:
-            if not hasattr(self, "payload"):
-                return super()._craft(seq)  # the parent's warm-up call, before the payload
-            if v6:
-                from scapy.layers.inet6 import ICMPv6EchoRequest, IPv6
-
-                pkt = IPv6(src=self.src, dst=self.dst) / ICMPv6EchoRequest(
-                    id=self.ident, seq=seq, data=self.payload)
-                return bytes(pkt)[40:]
-            from scapy.layers.inet import ICMP
-
-            return bytes(ICMP(type=8, id=self.ident, seq=seq) / self.payload)
 
         def _parse(self, data: bytes, addr: str, hlim: int | None,
                    rx_ns: int) -> Reply | IcmpError | None:

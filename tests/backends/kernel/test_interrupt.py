@@ -72,6 +72,8 @@ def test_interrupt_after_every_phase(labs, sig: str) -> None:  # type: ignore[no
     # A second, tagged process: found by its tag even once its namespace is unpinned.
     text = topogen.with_exec(
         text, "pc1", f"exec python3 -c 'import time; time.sleep(3600)' {marker(name)}")
+    # A node with startup work and a PID namespace (its init is a process of the lab too).
+    text = topogen.with_machine(text, "pc2", ["echo ready > /run/ready"], pid=True)
     file = labs.write(name, text)
     points = [(str(k), f"after phase {phase}") for k, phase in enumerate(_phases())]
     points.append(("exec", "inside the first exec start"))

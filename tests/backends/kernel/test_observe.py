@@ -134,7 +134,7 @@ def test_router_advertisement_results_are_drift_unless_the_plan_asks(labs) -> No
             "fd00:1::1" if node == "h1" else "fd00:2::1", "proto", "ra")
     drift = lab.status().drift
     assert "node h1: address fd00:7::5/64 on eth0 is not in the plan (autoconfigured from a" \
-        " router advertisement)" in drift, drift
+        " router advertisement or a DHCP lease)" in drift, drift
     assert any(d.startswith("node h1: route fd00:8::/64 via") and
                d.endswith("(learned from a router advertisement)") for d in drift), drift
     assert not any(d.startswith("node h2") for d in drift), drift

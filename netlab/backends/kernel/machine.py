@@ -1,0 +1,621 @@
+"""Each node as a small machine: a private mount namespace (and, optionally, a PID
+namespace) next to its network and UTS namespaces (docs/machines.md).
+
+Layout. At deploy every node gets a mount namespace, pinned in the lab's state
+directory (`<lab>/mnt/<node>`, journaled as "mntns") and undone with it, in which:
+- /etc, /var and /root are overlays: the host's directory below, the node's own upper
+  directory above (writes stay in the node; the host's files are shared, not copied);
+- /run and /tmp are the node's own empty directories (so FRR's pid files, sockets and
+  the like never meet another node's);
+- /sys shows the node's interfaces; /proc is the node's own when it has a PID namespace;
+- /usr, /bin, /lib and everything else is the host's, shared.
+A top-level directory that the node's `files` write into (e.g. /srv) is overlaid too.
+The upper directories live in the lab's `machines` tmpfs (`<lab>/machines/<node>/`), so
+the host can read what a node wrote, and destroy frees it all by unmounting the lab's
+state directory.
+
+Every command netlab runs in a node (plan `exec` and `startup`, `netlab exec/shell`, the
+probes that run commands) enters that mount namespace, with /root as its working
+directory: in a thread of this process that joins the node's namespaces before it
+spawns the command (no fork of Python: subprocess can use vfork), or, for `netlab exec`,
+in the CLI process itself.
+
+How the namespaces are made: a worker thread unshares a "base" mount namespace from the
+host's, in which everything netlab mounts elsewhere (/run/netns pins, every lab's state)
+is detached and the lab's `machines` tmpfs is attached at /run; each node's namespace is
+then a copy of that small base. So a node holds no reference to any other namespace or
+lab (a copy of a pin would keep that namespace alive), copying it costs the same however
+many labs run, and nothing it mounts propagates back to the host (the base is a slave).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import errno
+import os
+import signal
+import stat
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from netlab.errors import NamespaceGone, NetlabError, namespace_gone
+from netlab.linux import mounts
+from netlab.linux.mounts import (
+    MNT_DETACH,
+    MS_BIND,
+    MS_NODEV,
+    MS_NOEXEC,
+    MS_NOSUID,
+    MS_PRIVATE,
+    MS_REC,
+    MS_SLAVE,
+)
+from netlab.linux.netns import CLONE_NEWNET, CLONE_NEWUTS, _libc, netns_path, setns, unshare
+from netlab.linux.userns import in_child_userns
+from netlab.state.layout import MACHINES_DIR, MNT_DIR, lab_dir, run_dir
+
+if TYPE_CHECKING:
+    from netlab.plan.model import FilePlan, NodePlan
+
+CLONE_NEWNS = 0x00020000
+CLONE_FS = 0x00000200
+CLONE_NEWPID = 0x20000000
+MS_RDONLY = 1
+PARALLEL_NODES = 64  # from this many nodes, two threads make the machines
+
+OVERLAID = ("/etc", "/var", "/root")  # the host's below, the node's writes above
+FRESH = {"/run": 0o755, "/tmp": 0o1777}  # the node's own, empty at deploy
+HOME = "/root"  # where commands run
+# Top-level directories a node's files may not be written into (kernel filesystems,
+# devices, the boot loader's).
+NOT_OVERLAID = ("/proc", "/sys", "/dev", "/boot", "/lost+found")
+# PID 1 of a node with its own PID namespace: mounts the node's /proc (only a process
+# inside the namespace can mount the procfs that shows it), then reaps orphans (dash's
+# `wait` collects any child) and ignores Ctrl-C; ended by SIGKILL from outside, which
+# ends the whole namespace. Its `sleep` child says the mount is done.
+INIT = ('mount -t proc -o nosuid,nodev,noexec proc /proc || exit 1;'
+        ' trap "" INT TERM HUP; while :; do sleep 2147483647 & wait; done')
+
+T = TypeVar("T")
+
+
+class MachineError(NetlabError):
+    pass
+
+
+# --- paths ---------------------------------------------------------------------------
+
+
+def machines_dir(lab: str) -> str:
+    return str(lab_dir(lab) / MACHINES_DIR)
+
+
+def pin_path(lab: str, node: str) -> str:
+    return str(lab_dir(lab) / MNT_DIR / node)
+
+
+def top_dir(path: str) -> str:
+    """'/etc/frr/frr.conf' -> '/etc'."""
+    return "/" + path.lstrip("/").split("/", 1)[0]
+
+
+def overlays(node: NodePlan) -> list[str]:
+    """The directories overlaid in the node: OVERLAID, and the top-level directories
+    its files go into (other than the fresh ones)."""
+    out = list(OVERLAID)
+    for f in node.files:
+        top = top_dir(f.path)
+        if top not in out and top not in FRESH:
+            out.append(top)
+    return out
+
+
+def problems(nodes: list[NodePlan]) -> list[tuple[str, str, str]]:
+    """What this machine cannot give the nodes' files, as (node, message, fix): a
+    top-level directory that does not exist here (a node's view is the host's tree; netlab
+    never creates directories in the host's root), or that must not be overlaid."""
+    out = []
+    for node in nodes:
+        for top in overlays(node)[len(OVERLAID):]:
+            if top in NOT_OVERLAID:
+                out.append((node.name, f"files cannot be written under {top} (a kernel,"
+                            " device or boot filesystem)", "choose another directory"))
+                continue
+            try:
+                st = os.lstat(top)
+            except OSError:
+                st = None
+            if st is None or not stat.S_ISDIR(st.st_mode):
+                out.append((node.name, f"files under {top}: this machine has no directory"
+                            f" {top} (a node shares the host's top-level directories, and"
+                            " netlab creates none)", "put the files under /etc, /var, /root,"
+                            " /srv, /opt or another directory this machine has"))
+    return out
+
+
+# --- deploy: making the machines -----------------------------------------------------
+
+
+@dataclass
+class Made:
+    """One node's new mount namespace, open as `fd` (pinned by the caller)."""
+
+    node: str
+    fd: int
+
+
+@dataclass
+class Builder:
+    """The worker that makes the nodes' mount namespaces (see the module docstring)."""
+
+    lab: str
+    nodes: list[NodePlan]
+    net_fds: dict[str, int]  # netns name -> open descriptor (for the node's /sys)
+    hosts: str
+    made: list[Made] = field(default_factory=list)
+    error: BaseException | None = None
+    sys_ro: bool = False  # the host's /sys is read-only: so is the nodes' (a container's)
+    data: dict[tuple[str, str], bytes] = field(default_factory=dict)  # files to copy
+    # In a user namespace (rootless) overlayfs keeps its whiteouts in user.* xattrs:
+    # trusted.* needs the initial namespace's CAP_SYS_ADMIN.
+    overlay_options: str = field(
+        default_factory=lambda: ",userxattr" if in_child_userns() else "")
+    cancel: threading.Event = field(default_factory=threading.Event)
+
+    def run(self) -> None:
+        """Make every node's namespace: in two threads for a large lab (each with its own
+        base), which overlap well on two CPUs; the caller pins them (`made`)."""
+        # Files to copy are read here, in the host's view: a node's own /tmp, /run or
+        # /root would hide a lab directory there.
+        for node in self.nodes:
+            for f in node.files:
+                if f.source is not None:
+                    self.data[(node.name, f.path)] = _read_source(f.source)
+        n = len(self.nodes)
+        chunks = [self.nodes[:n // 2], self.nodes[n // 2:]] if n >= PARALLEL_NODES \
+            else [self.nodes]
+        threads = [threading.Thread(target=self._work, args=(c,), daemon=True,
+                                    name=f"netlab-machines-{i}") for i, c in enumerate(chunks)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        if self.error is not None:
+            raise self.error
+
+    def _work(self, nodes: list[NodePlan]) -> None:
+        try:
+            unshare(CLONE_FS | CLONE_NEWNS)  # this thread only: the base
+            self.sys_ro = bool(os.statvfs("/sys").f_flag & os.ST_RDONLY)
+            tree = _open_tree(machines_dir(self.lab))
+            try:
+                mounts.mount(None, "/", None, MS_SLAVE | MS_REC)
+                _detach_under(["/run/netns", str(run_dir()), "/sys"])
+                _move_mount(tree, "/run")
+                # A clone of a shared mount is its peer: without this, what each node
+                # mounts over /run would propagate to the host's copy and the base.
+                mounts.mount(None, "/run", None, MS_PRIVATE | MS_REC)
+            finally:
+                os.close(tree)
+            base = os.open("/proc/thread-self/ns/mnt", os.O_RDONLY | os.O_CLOEXEC)
+            own_net = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+            try:
+                for node in nodes:
+                    if self.cancel.is_set() or self.error is not None:
+                        return
+                    node_dirs("/run", node, self.hosts)
+                    unshare(CLONE_NEWNS)
+                    try:
+                        self._furnish(node, own_net)
+                        fd = os.open("/proc/thread-self/ns/mnt", os.O_RDONLY | os.O_CLOEXEC)
+                    finally:
+                        setns(base, CLONE_NEWNS)
+                    self.made.append(Made(node.name, fd))
+            finally:
+                os.close(base)
+                os.close(own_net)
+        except BaseException as e:  # handed to run()
+            self.error = e
+
+    def _furnish(self, node: NodePlan, own_net: int) -> None:
+        """Mount the node's view in this (new, unshared) namespace and write its files."""
+        mine = f"/run/{node.name}"  # the machines tmpfs is at /run in the base
+        for d in overlays(node):
+            sub = d.lstrip("/")
+            mounts.mount("overlay", d, "overlay", MS_NOSUID,
+                         f"lowerdir={d},upperdir={mine}/upper/{sub},workdir={mine}/work/{sub}"
+                         + self.overlay_options)
+        mounts.mount(f"{mine}/tmp", "/tmp", None, MS_BIND)
+        mounts.mount(f"{mine}/run", "/run", None, MS_BIND)  # covers the machines tmpfs
+        # The base has no /sys (detached once, with its many submounts: a detach per node
+        # cost more than all else here); a sysfs mounted from inside the node's network
+        # namespace shows the node's interfaces.
+        setns(self.net_fds[node.netns], CLONE_NEWNET)
+        try:
+            mounts.mount("sysfs", "/sys", "sysfs", MS_NOSUID | MS_NODEV | MS_NOEXEC
+                         | (MS_RDONLY if self.sys_ro else 0))
+        finally:
+            setns(own_net, CLONE_NEWNET)
+        for f in node.files:
+            write_file(f, self.data.get((node.name, f.path)))
+
+
+def prepare(lab: str) -> None:
+    """The lab's machines tmpfs and the directory of the mount namespaces' pins."""
+    root = machines_dir(lab)
+    os.mkdir(root, 0o700)
+    # Not the state tmpfs's noexec: a node runs scripts from its /tmp and /root.
+    mounts.mount("netlab-machines", root, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755")
+    pins = str(lab_dir(lab) / MNT_DIR)
+    os.mkdir(pins, 0o700)
+    # Its own private mount: the kernel refuses to propagate a mount namespace's pin to
+    # the copies of a shared mount (the state directory is one, under /run/netlab).
+    mounts.mount(pins, pins, None, MS_BIND)
+    mounts.mount(None, pins, None, MS_PRIVATE)
+
+
+def node_dirs(root: str, node: NodePlan, hosts: str) -> None:
+    """A node's directories in the machines tmpfs (at `root`), with its /etc/hosts,
+    /etc/resolv.conf and /etc/hostname already in its /etc upper directory (the same text
+    `ip netns exec` users get from /etc/netns/<netns>)."""
+    d = os.path.join(root, node.name)
+    os.mkdir(d, 0o755)
+    for part in ("upper", "work"):
+        os.mkdir(os.path.join(d, part), 0o755)
+        for top in overlays(node):
+            os.mkdir(os.path.join(d, part, top.lstrip("/")), 0o755)
+    _copy_mode(os.path.join(d, "upper", "root"), "/root")
+    for fresh, mode in FRESH.items():
+        p = os.path.join(d, fresh.lstrip("/"))
+        os.mkdir(p)
+        os.chmod(p, mode)
+    os.mkdir(os.path.join(d, "run", "lock"))
+    os.chmod(os.path.join(d, "run", "lock"), 0o1777)
+    etc = os.path.join(d, "upper", "etc")
+    texts = {"hostname": node.hostname + "\n", "resolv.conf": node.resolv_conf}
+    if node.hosts_file:
+        texts["hosts"] = hosts
+    for name, text in texts.items():
+        _write_new(os.path.join(etc, name), text.encode(), 0o644)
+
+
+def _copy_mode(path: str, like: str) -> None:
+    """An overlay's merged root takes the upper directory's owner and mode: the host's."""
+    with contextlib.suppress(OSError):
+        st = os.stat(like)
+        os.chmod(path, stat.S_IMODE(st.st_mode))
+        os.chown(path, st.st_uid, st.st_gid)
+
+
+def pin(lab: str, made: Made) -> None:
+    """Pin a node's mount namespace at its path in the lab's state directory."""
+    path = pin_path(lab, made.node)
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600))
+    mounts.mount(f"/proc/self/fd/{made.fd}", path, None, MS_BIND)
+
+
+# --- files -----------------------------------------------------------------------------
+
+
+def write_file(f: FilePlan, data: bytes | None = None) -> None:
+    """Write one file of the plan at its path in this thread's (the node's) view: every
+    directory on the way is walked without following a symlink (a link in the host's
+    /etc must not send the write into the shared /usr), missing ones are made (0755), and
+    whatever is at the path itself (a file, a link) is replaced."""
+    if f.text is not None:
+        data = f.text.encode()
+    elif data is None:
+        assert f.source is not None
+        data = _read_source(f.source)
+    parts = [p for p in f.path.split("/") if p]
+    fd = os.open("/", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        for i, part in enumerate(parts[:-1]):
+            try:
+                nfd = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC,
+                              dir_fd=fd)
+            except FileNotFoundError:
+                os.mkdir(part, 0o755, dir_fd=fd)
+                nfd = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC,
+                              dir_fd=fd)
+            except OSError as e:
+                if e.errno in (errno.ELOOP, errno.ENOTDIR):
+                    where = "/" + "/".join(parts[:i + 1])
+                    raise MachineError(f"file {f.path}: {where} is a symbolic link or not a"
+                                       " directory in the node; netlab writes only through"
+                                       " real directories (choose another path)") from None
+                raise
+            os.close(fd)
+            fd = nfd
+        with contextlib.suppress(FileNotFoundError):
+            st = os.stat(parts[-1], dir_fd=fd, follow_symlinks=False)
+            if stat.S_ISDIR(st.st_mode):
+                raise MachineError(f"file {f.path}: a directory is there in the node")
+            os.unlink(parts[-1], dir_fd=fd)
+        out = os.open(parts[-1], os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
+                      | os.O_CLOEXEC, f.mode, dir_fd=fd)
+        try:
+            os.write(out, data)
+            os.fchmod(out, f.mode)  # not narrowed by the umask
+        finally:
+            os.close(out)
+    finally:
+        os.close(fd)
+
+
+def _read_source(path: str) -> bytes:
+    """A file of the lab directory (compile checked it lies inside, with no link on the
+    way); the last component is opened without following a link put there since."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)
+    except OSError as e:
+        raise MachineError(f"cannot read {path}: {e.strerror}") from None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise MachineError(f"{path} is not a regular file")
+        with os.fdopen(os.dup(fd), "rb") as fh:
+            return fh.read()
+    finally:
+        os.close(fd)
+
+
+def _write_new(path: str, data: bytes, mode: int) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, mode)
+    try:
+        os.write(fd, data)
+    finally:
+        os.close(fd)
+
+
+# --- entering a machine ----------------------------------------------------------------
+
+
+@dataclass
+class Handles:
+    """A node's namespaces, held open: network, UTS, mount, and its init (PID namespace)
+    when it has one. While held, none can be freed or replaced."""
+
+    node: str
+    net: int
+    uts: int
+    mnt: int | None  # None: a lab deployed before nodes had machines
+    pid: int | None = None  # a pidfd of the node's init
+
+    def close(self) -> None:
+        for fd in (self.net, self.uts, self.mnt, self.pid):
+            if fd is not None:
+                os.close(fd)
+
+    def enter(self) -> None:
+        """Put this thread (with its own fs_struct) into the node: its network, UTS and
+        mount namespaces, working directory /root; children it spawns land in the node's
+        PID namespace."""
+        setns(self.net, CLONE_NEWNET)
+        setns(self.uts, CLONE_NEWUTS)
+        if self.mnt is not None:
+            setns(self.mnt, CLONE_NEWNS)
+            with contextlib.suppress(OSError):
+                os.chdir(HOME)
+        if self.pid is not None:
+            setns(self.pid, CLONE_NEWPID)
+
+
+def open_handles(lab: str, node: NodePlan, uts_path: str, init: dict[str, Any] | None,
+                 pid: bool = True) -> Handles:
+    """The node's namespaces, each opened from its pin (NamespaceGone if one is missing:
+    a command never runs half outside its node). pid=False: without its PID namespace
+    (to start the init that makes it)."""
+    from netlab.linux.netns import open_ns
+
+    fds: list[int] = []
+    try:
+        fds.append(open_ns(netns_path(node.netns), CLONE_NEWNET, node.name))
+        fds.append(open_ns(uts_path, CLONE_NEWUTS, node.name))
+        mnt = open_mnt(lab, node.name)
+        if mnt is not None:
+            fds.append(mnt)
+        pidfd = None
+        if node.pid and pid:
+            pidfd = _open_init(init, node.name)
+            fds.append(pidfd)
+        return Handles(node.name, fds[0], fds[1], mnt, pidfd)
+    except BaseException:
+        for fd in fds:
+            os.close(fd)
+        raise
+
+
+def open_mnt(lab: str, node: str) -> int | None:
+    """The node's mount namespace; None for a lab deployed before machines existed (its
+    pin directory is missing), NamespaceGone if the lab has them and this one is gone."""
+    path = pin_path(lab, node)
+    if not os.path.isdir(os.path.dirname(path)):
+        return None
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        raise namespace_gone(path, "mount", node) from None
+    from netlab.linux.netns import ns_type
+
+    if ns_type(fd) != CLONE_NEWNS:
+        os.close(fd)
+        raise namespace_gone(path, "mount", node)
+    return fd
+
+
+def _open_init(init: dict[str, Any] | None, node: str) -> int:
+    """A pidfd of the node's init, checked to be the recorded process (pid and start)."""
+    from netlab.backends.kernel.procs import start_time
+
+    if init is None:
+        raise NamespaceGone(f"node {node}: its PID namespace's init is not recorded; destroy"
+                            " and deploy the lab again")
+    pid = int(init["pid"])
+    try:
+        fd = os.pidfd_open(pid)
+    except OSError:
+        fd = None
+    if fd is None or start_time(pid) != init.get("start"):
+        if fd is not None:
+            os.close(fd)
+        raise NamespaceGone(f"node {node}: its init (pid {pid}) has ended, and with it every"
+                            " process of the node; destroy and deploy the lab again")
+    return fd
+
+
+def in_thread(handles: Handles, fn: Callable[[], T],
+              check: Callable[[], None] | None = None) -> T:
+    """fn() in a new thread that first enters the node (it leaves the namespaces with
+    it): subprocess started there runs in the node. `check` runs in that thread just
+    before it enters (still seeing the host's files)."""
+    result: list[T] = []
+    error: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            unshare(CLONE_FS)  # setns into a mount namespace needs a private fs_struct
+            if check is not None:
+                check()
+            handles.enter()
+            result.append(fn())
+        except BaseException as e:  # handed to the caller
+            error.append(e)
+
+    t = threading.Thread(target=work, name=f"netlab-in-{handles.node}", daemon=True)
+    t.start()
+    t.join()
+    if error:
+        raise error[0]
+    return result[0]
+
+
+def enter_process(handles: Handles) -> None:
+    """Put this single-threaded process into the node, for `netlab exec`/`shell`. With a
+    PID namespace this forks: the child returns (and execs the command, as PID n of the
+    node), the parent waits and exits with the child's status."""
+    handles.enter()
+    if handles.pid is None:
+        return
+    child = os.fork()
+    if child == 0:
+        return
+    from netlab.linux.children import wait_passing_signals
+
+    # The terminal sends Ctrl-C, Ctrl-\ and Ctrl-Z to the command too; `kill` and a closed
+    # terminal are passed on.
+    os._exit(wait_passing_signals(child, (signal.SIGINT, signal.SIGQUIT, signal.SIGTSTP),
+                                  (signal.SIGTERM, signal.SIGHUP)))
+
+
+# --- PID namespace init ----------------------------------------------------------------
+
+
+def start_init(handles: Handles) -> int:
+    """Start the node's init as PID 1 of a new PID namespace; returns its pid (in the
+    host's PID namespace). `wait_inits` then waits for it to have mounted /proc."""
+    import subprocess
+
+    def spawn() -> int:
+        unshare(CLONE_NEWPID)
+        # No preexec function: subprocess can then vfork, ~20x cheaper than forking
+        # this whole Python process per node.
+        p = subprocess.Popen(["/bin/sh", "-c", INIT], stdin=subprocess.DEVNULL,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                             start_new_session=True, close_fds=True)
+        p.returncode = 0  # never waited for here: keep Popen.__del__ quiet
+        return p.pid
+
+    return in_thread(handles, spawn)
+
+
+def wait_inits(pids: dict[str, int], timeout: float = 10.0) -> None:
+    """Wait until each node's init (node -> pid) has its `sleep` child, i.e. has mounted
+    the node's /proc; MachineError naming the node if one ended or took too long."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    todo = dict(pids)
+    while todo:
+        for node, pid in list(todo.items()):
+            try:
+                with open(f"/proc/{pid}/task/{pid}/children") as f:
+                    kids = f.read().split()
+                with open(f"/proc/{pid}/stat") as f:
+                    zombie = f.read().rsplit(")", 1)[1].split()[0] == "Z"
+            except OSError:
+                kids, zombie = [], True
+            if zombie:
+                raise MachineError(f"node {node}: the init of its PID namespace ended at once"
+                                   " (it could not mount the node's /proc)")
+            for kid in kids:
+                with contextlib.suppress(OSError), open(f"/proc/{kid}/comm") as f:
+                    if f.read().strip() == "sleep":
+                        del todo[node]
+                        break
+        if todo:
+            if time.monotonic() > deadline:
+                raise MachineError(f"nodes {', '.join(sorted(todo))}: the init of their PID"
+                                   f" namespace did not start within {timeout:g} s")
+            time.sleep(0.005)
+
+
+# --- mount API (open_tree, move_mount) -------------------------------------------------
+
+_SYS_OPEN_TREE = 428  # the same number on every architecture (new syscalls are unified)
+_SYS_MOVE_MOUNT = 429
+OPEN_TREE_CLONE = 1
+AT_RECURSIVE = 0x8000
+MOVE_MOUNT_F_EMPTY_PATH = 0x4
+AT_FDCWD = -100
+_libc.syscall.restype = ctypes.c_long
+
+
+def _open_tree(path: str) -> int:
+    """A detached copy of the mount at `path`, attachable anywhere (even after `path`
+    itself is detached from this namespace)."""
+    fd = _libc.syscall(_SYS_OPEN_TREE, AT_FDCWD, path.encode(),
+                       ctypes.c_uint(OPEN_TREE_CLONE | os.O_CLOEXEC))
+    if fd < 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"open_tree {path}: {os.strerror(err)}", path)
+    return int(fd)
+
+
+def _move_mount(fd: int, target: str) -> None:
+    ret = _libc.syscall(_SYS_MOVE_MOUNT, fd, b"", AT_FDCWD, target.encode(),
+                        ctypes.c_uint(MOVE_MOUNT_F_EMPTY_PATH))
+    if ret != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"move_mount {target}: {os.strerror(err)}", target)
+
+
+def _detach_under(prefixes: list[str]) -> None:
+    """Detach (lazily, with their submounts) the mounts of this thread's namespace at or
+    under any of `prefixes`, outermost first."""
+    points = []
+    with open("/proc/thread-self/mountinfo") as f:
+        for line in f:
+            mp = _unescape(line.split()[4])
+            if any(mp == p or mp.startswith(p.rstrip("/") + "/") for p in prefixes):
+                points.append(mp)
+    for mp in sorted(points, key=lambda p: p.count("/")):
+        with contextlib.suppress(OSError):  # gone with its parent already
+            mounts.umount2(mp, MNT_DETACH)
+
+
+def _unescape(field_: str) -> str:
+    """mountinfo writes space, tab, newline and backslash as octal escapes."""
+    for esc, ch in (("\\040", " "), ("\\011", "\t"), ("\\012", "\n"), ("\\134", "\\")):
+        field_ = field_.replace(esc, ch)
+    return field_
+
+
+@contextlib.contextmanager
+def held(handles: Handles) -> Iterator[Handles]:
+    try:
+        yield handles
+    finally:
+        handles.close()
