@@ -165,6 +165,11 @@ class Builder:
         default_factory=lambda: ",userxattr" if in_child_userns() else "")
     cancel: threading.Event = field(default_factory=threading.Event)
 
+    def close(self) -> None:
+        """Close the descriptors of the namespaces made (pinned ones stay alive)."""
+        while self.made:
+            os.close(self.made.pop().fd)
+
     def run(self) -> None:
         """Make every node's namespace: in two threads for a large lab (each with its own
         base), which overlap well on two CPUs; the caller pins them (`made`)."""

@@ -108,6 +108,9 @@ class Context:
                 raise errors[0]
 
     def close(self) -> None:
+        builder = self.extra.pop("machines", None)
+        if builder is not None:  # mount namespaces made but never pinned: let them go
+            builder.close()
         for h in self.ns.values():
             if h.sock is not None:
                 h.sock.close()
@@ -353,26 +356,37 @@ def load_nftables(ctx: Context) -> None:
             ctx.interrupts.check()
 
 
-def build_machines(ctx: Context) -> None:
-    """Every node's private machine (backends/kernel/machine.py): its directories, its
-    mount namespace (made by a worker thread, pinned and journaled here), its files, and
-    the init of its PID namespace when it has one."""
+def start_machines(ctx: Context) -> None:
+    """Start making every node's private machine (backends/kernel/machine.py: its
+    directories, mount namespace and files) in the background: mounting overlaps the
+    netlink work of the link and address phases (different kernel locks, two CPUs).
+    build_machines waits for it and pins what it made."""
     lab, nodes = ctx.plan.lab, ctx.plan.nodes
     if not nodes:
         return
     machine.prepare(lab)
     builder = machine.Builder(lab, nodes, {n.netns: ctx.ns[n.netns].fd for n in nodes},
-                              ctx.plan.hosts)
+                              ctx.plan.hosts, cancel=ctx.cancel)
+    ctx.extra["machines"] = builder  # Context.close closes what was not pinned
+    ctx.background("machines", builder.run)
+
+
+def build_machines(ctx: Context) -> None:
+    """The nodes' mount namespaces, made in the background since start_machines, each
+    journaled and pinned here; then the init of each node's PID namespace."""
+    lab, nodes = ctx.plan.lab, ctx.plan.nodes
+    builder: machine.Builder | None = ctx.extra.get("machines")
+    if builder is None:
+        return
+    ctx.join("machines")
     try:
-        builder.run()
         for made in builder.made:
             st = os.fstat(made.fd)
             ctx.record.add(kind="mntns", node=made.node, path=machine.pin_path(lab, made.node),
                            dev=st.st_dev, ino=st.st_ino)
             machine.pin(lab, made)
     finally:
-        for made in builder.made:
-            os.close(made.fd)
+        builder.close()
     ctx.interrupts.check()
     inits = {}
     for node in nodes:
@@ -415,12 +429,13 @@ def start_processes(ctx: Context) -> None:
 
 PHASES: list[tuple[str, Step]] = [
     ("namespaces", create_namespaces),
+    ("machines start", start_machines),  # in the background until "machines"
     ("links", create_links),
     ("ifsysctls", set_interface_sysctls),
     ("addresses", configure_addresses),
     ("uplink", enable_uplink),
     ("files", write_files),
-    ("machines", build_machines),  # each node's mount namespace, files, PID namespace
+    ("machines", build_machines),  # each node's mount namespace pinned; PID namespaces
     ("nftables", load_nftables),
     ("shaping", shaping.deploy_step),  # rate/delay/jitter/loss of link ends (issue 7)
     ("startup", run_startup),  # each node's startup commands, once
