@@ -9,6 +9,7 @@ import os
 
 from netlab.linux.netns import _libc
 
+MS_RDONLY = 1
 MS_BIND = 4096
 MS_REC = 16384
 MS_PRIVATE = 1 << 18

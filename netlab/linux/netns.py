@@ -24,7 +24,10 @@ from contextlib import contextmanager
 from netlab.errors import namespace_gone
 
 NETNS_RUN_DIR = "/run/netns"
+CLONE_FS = 0x00000200
+CLONE_NEWNS = 0x00020000
 CLONE_NEWUTS = 0x04000000
+CLONE_NEWPID = 0x20000000
 CLONE_NEWNET = 0x40000000
 NS_GET_NSTYPE = 0xB703  # _IO(0xb7, 0x3): the CLONE_NEW* kind of an nsfs file
 _KINDS = {CLONE_NEWNET: ("net", "network"), CLONE_NEWUTS: ("uts", "UTS")}

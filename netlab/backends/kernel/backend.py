@@ -142,14 +142,14 @@ def _enter_netns(netns: str) -> None:
     private mount namespace whose /sys shows its interfaces, as a node's (procs.NodeNs):
     a switch has no UTS namespace nor /etc files of its own."""
     from netlab.linux.mounts import MNT_DETACH, MS_REC, MS_SLAVE, mount, umount2
-    from netlab.linux.netns import CLONE_NEWNET, netns_path, open_ns, setns, unshare
+    from netlab.linux.netns import CLONE_NEWNET, CLONE_NEWNS, netns_path, open_ns, setns, unshare
 
     fd = open_ns(netns_path(netns), CLONE_NEWNET)  # NamespaceGone: nothing changed
     try:
         setns(fd, CLONE_NEWNET)
     finally:
         os.close(fd)
-    unshare(0x00020000)  # CLONE_NEWNS
+    unshare(CLONE_NEWNS)
     mount("", "/", None, MS_SLAVE | MS_REC)  # our /sys mount stays ours
     ro = os.statvfs("/sys").f_flag & os.ST_RDONLY
     with contextlib.suppress(OSError):

@@ -37,7 +37,7 @@ import os
 import signal
 import stat
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -50,20 +50,27 @@ from netlab.linux.mounts import (
     MS_NOEXEC,
     MS_NOSUID,
     MS_PRIVATE,
+    MS_RDONLY,
     MS_REC,
     MS_SLAVE,
 )
-from netlab.linux.netns import CLONE_NEWNET, CLONE_NEWUTS, _libc, netns_path, setns, unshare
+from netlab.linux.netns import (
+    CLONE_FS,
+    CLONE_NEWNET,
+    CLONE_NEWNS,
+    CLONE_NEWPID,
+    CLONE_NEWUTS,
+    _libc,
+    netns_path,
+    setns,
+    unshare,
+)
 from netlab.linux.userns import in_child_userns
 from netlab.state.layout import MACHINES_DIR, MNT_DIR, lab_dir, run_dir
 
 if TYPE_CHECKING:
     from netlab.plan.model import FilePlan, NodePlan
 
-CLONE_NEWNS = 0x00020000
-CLONE_FS = 0x00000200
-CLONE_NEWPID = 0x20000000
-MS_RDONLY = 1
 PARALLEL_NODES = 64  # from this many nodes, two threads make the machines
 
 OVERLAID = ("/etc", "/var", "/root")  # the host's below, the node's writes above
@@ -616,11 +623,3 @@ def _unescape(field_: str) -> str:
     for esc, ch in (("\\040", " "), ("\\011", "\t"), ("\\012", "\n"), ("\\134", "\\")):
         field_ = field_.replace(esc, ch)
     return field_
-
-
-@contextlib.contextmanager
-def held(handles: Handles) -> Iterator[Handles]:
-    try:
-        yield handles
-    finally:
-        handles.close()

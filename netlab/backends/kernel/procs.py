@@ -28,16 +28,14 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from netlab.backends.kernel import machine
 from netlab.backends.kernel.files import ETC_NETNS
 from netlab.errors import NetlabError, namespace_gone
-from netlab.linux.mounts import MNT_DETACH, MS_BIND, MS_REC, MS_SLAVE, mount, umount2
-from netlab.linux.netns import CLONE_NEWNET, netns_path, unshare
+from netlab.linux.mounts import MNT_DETACH, MS_BIND, MS_RDONLY, MS_REC, MS_SLAVE, mount, umount2
+from netlab.linux.netns import CLONE_NEWNET, CLONE_NEWNS, netns_path, unshare
 from netlab.state.layout import LOG_DIR, UTS_DIR, lab_dir
 
 if TYPE_CHECKING:
     from netlab.plan.model import NodePlan
     from netlab.state.journal import Record
 
-CLONE_NEWNS = 0x00020000
-MS_RDONLY = 1
 T = TypeVar("T")
 # How long one `startup` command may run before deploy gives up on it.
 STARTUP_TIMEOUT = 60.0

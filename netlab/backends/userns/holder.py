@@ -38,9 +38,7 @@ from pathlib import Path
 from netlab.backends.userns import checks, state
 from netlab.backends.userns.state import RootlessError
 
-CLONE_NEWNS = 0x00020000
 CLONE_NEWUSER = 0x10000000
-CLONE_NEWPID = 0x20000000
 O_PATH = getattr(os, "O_PATH", 0o10000000)
 NS_GET_MNTNS_ID = 0x8008B705  # _IOR(0xb7, 0x5, __u64)
 NAME = "netlab-holder"  # its argv[0]: what `ps` shows
@@ -124,7 +122,13 @@ def _first_child(r: int, w: int, uid: int, gid: int) -> None:  # pragma: no cove
     try:
         os.close(r)
         w = _detach(w)
-        from netlab.linux.netns import CLONE_NEWNET, CLONE_NEWUTS, unshare
+        from netlab.linux.netns import (
+            CLONE_NEWNET,
+            CLONE_NEWNS,
+            CLONE_NEWPID,
+            CLONE_NEWUTS,
+            unshare,
+        )
 
         try:
             unshare(CLONE_NEWUSER)
@@ -180,7 +184,7 @@ def _oldest_cpu(cpus: set[int]) -> int:
     for cpu in sorted(cpus):
         try:
             os.sched_setaffinity(0, {cpu})
-            from netlab.linux.netns import unshare
+            from netlab.linux.netns import CLONE_NEWNS, unshare
 
             unshare(CLONE_NEWNS)
         except OSError:
