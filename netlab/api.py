@@ -65,7 +65,14 @@ def load(path: str | Path, backend: Backend | None = None) -> Topology:
         raise TopologyError(source, merge(early, problems), more_checks_pending=True)
     if any(p.severity == "error" for p in machine):  # e.g. a sysctl value the kernel refuses
         raise TopologyError(source, problems)
-    return Topology(source, model, compiled.graph, compiled.plan, problems)
+    plan = compiled.plan.model_copy(update={"source_sha256": _sha256(text)})
+    return Topology(source, model, compiled.graph, plan, problems)
+
+
+def _sha256(text: str) -> str:
+    import hashlib
+
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 # --- labs by name ----------------------------------------------------------------------
@@ -112,7 +119,10 @@ def check(target: str | Path | None = None, lab: str | None = None, retry: float
     if name is None and target is not None:
         from netlab.topology.library import resolve
 
-        topo = load(resolve(str(target)), b)  # a path, or a bundled lab's name
+        path = resolve(str(target))  # a path, or a bundled lab's name
+        if (same := _deployed_from(path, lab, b)) is not None:
+            return Lab.attach(same, b).check(expectations, retry=retry)
+        topo = load(path, b)
         if lab is not None and lab != topo.name:  # the other lab's addresses would be probed
             raise UsageError(
                 f"{target} is the topology of lab {topo.name!r}, not {lab!r}: its"
@@ -137,6 +147,31 @@ def last_check(lab: str, report: CheckReport | None = None,
     if report is not None:
         return lastcheck.write(lab, report.to_dict(), origin)
     return lastcheck.read(lab)
+
+
+def _deployed_from(path: str | Path, lab: str | None, b: Backend) -> str | None:
+    """The deployed lab compiled from exactly this file's text, at this path (its saved
+    plan and expectations are what compiling the file again would give): its name, or
+    None (then the file is compiled and compared). Reads the file as `load` does, without
+    the compiler, so that `netlab check natgw` on a lab deployed from it starts fast."""
+    import tomllib
+
+    from netlab.errors import NetlabError
+    from netlab.importers import format_of
+    from netlab.topology.safefile import read_text
+
+    if format_of(path) is not None:  # another tool's lab: converted when loaded
+        return None
+    try:
+        text = read_text(path)
+        name = tomllib.loads(text).get("lab", {}).get("name")
+        if not isinstance(name, str) or lab not in (None, name) or name not in b.labs():
+            return None
+        saved = b.plan(name)
+    except (NetlabError, OSError, ValueError, AttributeError):
+        return None  # load says what is wrong, or compares
+    same = saved.source == str(path) and saved.source_sha256 == _sha256(text)
+    return name if same else None
 
 
 def _stale(target: str, name: str, diff: list[str]) -> str:
@@ -209,8 +244,8 @@ def _routes(n: NodePlan) -> list[str]:
 def _deployed_name(text: str, lab: str | None, b: Backend) -> str | None:
     """`text` when it names a deployed lab and no bundled lab (a bundled lab's name comes
     first, as in deploy); None otherwise (a path, a bundled lab, or nothing deployed)."""
-    from netlab.topology.library import bundled, is_path
+    from netlab.topology.library import is_path, names
 
-    if is_path(text) or lab not in (None, text) or any(x.name == text for x in bundled()):
+    if is_path(text) or lab not in (None, text) or text in names():
         return None
     return text if text in b.labs() else None

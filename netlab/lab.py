@@ -19,12 +19,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from netlab.errors import UsageError
-from netlab.plan.model import Plan
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # Plan too: `netlab check NAME` runs without pydantic (_plan_of imports it)
     from netlab.api import Topology
     from netlab.backends.base import Backend, EndState
-    from netlab.plan.model import ExpectPlan, NodePlan, ShapingPlan
+    from netlab.plan.model import ExpectPlan, NodePlan, Plan, ShapingPlan
     from netlab.plan.wires import Side, Wire
     from netlab.probes.results import (
         CheckReport,
@@ -72,7 +71,12 @@ class Lab:
         from netlab import backends
 
         b = backend if backend is not None else backends.get()
-        return cls(b.plan(b.resolve(name)), b)
+        lab = cls(b.plan(b.resolve(name)), b)
+        # Deployed by another process moments ago (`netlab deploy X && netlab check X`):
+        # its check lets the lab settle for what is left of the window, as deploy's own.
+        if (wall := b.deployed_at(lab.name)) is not None:
+            lab.deployed_at = time.monotonic() - max(0.0, time.time() - wall)
+        return lab
 
     def destroy(self) -> Any:
         """Remove everything the lab created: the backend's report (destroy.Report), or
@@ -273,6 +277,8 @@ def _merge(current: ShapingPlan | None, values: dict[str, str | None]) -> dict[s
 
 
 def _plan_of(topology: str | Path | Topology | Plan, backend: Backend | None) -> Plan:
+    from netlab.plan.model import Plan
+
     if isinstance(topology, Plan):
         return topology
     if isinstance(topology, str | Path):

@@ -5,8 +5,11 @@
 
 Deploys three labs under fresh names (destroyed at the end, also on failure) and times:
   a) the natgw lab's check: `netlab check NAME` end to end (a new process, as a user runs
-     it; wall and CPU time), `netlab check FILE` (the file is compiled and compared with
-     the deployed plan first), and in-process (netlab.api.check); target < 0.3 s;
+     it; wall and CPU time), timed in turns with, in the same run, `python3 -c pass` (the
+     floor: Python's own start-up on this machine) and the same command the typer way
+     (NETLAB_NO_FAST=1: what it cost before netlab/cli/fast.py); `netlab check FILE`
+     (the file is compiled and compared with the deployed plan first), and in-process
+     (netlab.api.check); target < 0.3 s;
   b) a 50-expectation lab of mixed kinds (icmp, tcp and udp states, dns, route, address,
      command, path, size, rtt, loss; no rate) when all pass; target < 1 s;
   c) 16 and 24 failures with a 1 s timeout each (silence: an address nobody holds),
@@ -115,28 +118,48 @@ def _child_cpu() -> float:
     return r.ru_utime + r.ru_stime
 
 
-def netlab(*args: str, tree: Path | None = None) -> subprocess.CompletedProcess[str]:
-    """`netlab ARGS` in a new Python; `tree`: a directory holding another netlab package."""
-    env = dict(os.environ)
+NO_FAST = {"NETLAB_NO_FAST": "1"}  # netlab/cli/fast.py off: typer runs every verb
+
+
+def netlab(*args: str, tree: Path | None = None, env: dict[str, str] | None = None,
+           python: list[str] | None = None) -> subprocess.CompletedProcess[str]:
+    """`netlab ARGS` in a new Python; `tree`: a directory holding another netlab package;
+    `env`: more environment; `python`: these arguments to Python in place of `-m netlab`."""
+    full = {**os.environ, **(env or {})}
     if tree is not None:
-        env["PYTHONPATH"] = str(tree)
+        full["PYTHONPATH"] = str(tree)
     # `python -m` puts the working directory first on sys.path: run the baseline in its
     # own tree, or a checkout's netlab would shadow it.
-    return subprocess.run([sys.executable, "-m", "netlab", *args], capture_output=True,
-                          text=True, check=False, env=env, cwd=tree)
+    argv = [sys.executable, *(python or ["-m", "netlab", *args])]
+    return subprocess.run(argv, capture_output=True, text=True, check=False, env=full,
+                          cwd=tree)
 
 
-def cli_times(args: list[str], runs: int, tree: Path | None = None
+def cli_times(args: list[str], runs: int, tree: Path | None = None,
+              env: dict[str, str] | None = None, python: list[str] | None = None
               ) -> tuple[list[float], list[float]]:
     """Wall and CPU seconds of `runs` runs of `netlab ARGS` (each must exit 0)."""
     walls, cpus = [], []
     for _ in range(runs):
         cpu, start = _child_cpu(), time.perf_counter()
-        r = netlab(*args, tree=tree)
+        r = netlab(*args, tree=tree, env=env, python=python)
         walls.append(time.perf_counter() - start)
         cpus.append(_child_cpu() - cpu)
         assert r.returncode == 0, f"netlab {' '.join(args)}:\n{r.stdout}{r.stderr}"
     return walls, cpus
+
+
+def in_turns(variants: dict[str, dict[str, object]], runs: int
+             ) -> dict[str, tuple[list[float], list[float]]]:
+    """Each variant (cli_times' keyword arguments) run once per round, `runs` rounds: all
+    see the same load, on a machine whose load changes from one second to the next."""
+    out: dict[str, tuple[list[float], list[float]]] = {k: ([], []) for k in variants}
+    for _ in range(runs):
+        for what, kw in variants.items():
+            walls, cpus = cli_times(runs=1, **kw)  # type: ignore[arg-type]
+            out[what][0].extend(walls)
+            out[what][1].extend(cpus)
+    return out
 
 
 def line(what: str, best: float, median: float, target: float | None) -> None:
@@ -160,7 +183,7 @@ def _private_bytecode() -> str | None:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--runs", type=int, default=10)
     ap.add_argument("--baseline", type=Path, help="a directory holding another netlab"
                     " package, timed in turns with this one (netlab check NAME)")
     args = ap.parse_args()
@@ -195,23 +218,31 @@ def main() -> int:
         # a) natgw
         natgw = names["natgw"]
         cli_times(["check", natgw], 1)  # bytecode cached, page cache warm
+        cli_times(["check", natgw], 1, env=NO_FAST)
+        variants: dict[str, dict[str, object]] = {
+            "a) floor: `python3 -c pass`": {"args": [], "python": ["-c", "pass"]},
+            "a) natgw: `netlab check NAME` (new process)": {"args": ["check", natgw]},
+            "a) the same, typer's way (NETLAB_NO_FAST=1)": {"args": ["check", natgw],
+                                                           "env": NO_FAST},
+        }
         if args.baseline is not None:
             cli_times(["check", natgw], 1, args.baseline)
-            now: tuple[list[float], list[float]] = ([], [])
-            then: tuple[list[float], list[float]] = ([], [])
-            for _ in range(args.runs):  # in turns: both see the same load
-                for into, tree in ((then, args.baseline), (now, None)):
-                    w, c = cli_times(["check", natgw], 1, tree)
-                    into[0].extend(w)
-                    into[1].extend(c)
-            cli_line("a) baseline: `netlab check NAME`", *then, 0.3)
-            cli_line("a) this tree: `netlab check NAME`", *now, 0.3)
-            print(f"{'':<46} this/baseline: wall "
-                  f"{statistics.median(now[0]) / statistics.median(then[0]):.2f}, CPU "
-                  f"{statistics.median(now[1]) / statistics.median(then[1]):.2f}")
-        else:
-            cli_line("a) natgw: `netlab check NAME` (new process)",
-                     *cli_times(["check", natgw], args.runs), 0.3)
+            variants["a) baseline tree: `netlab check NAME`"] = {
+                "args": ["check", natgw], "tree": args.baseline}
+        timings = in_turns(variants, args.runs)
+        for what, (walls, cpus) in timings.items():
+            cli_line(what, walls, cpus, 0.3)
+        now = timings["a) natgw: `netlab check NAME` (new process)"]
+        floor = statistics.median(timings["a) floor: `python3 -c pass`"][0])
+        print(f"{'':<46} netlab's own part (median - floor): "
+              f"{statistics.median(now[0]) - floor:.3f} s")
+        for short, what in (("typer's way", "a) the same, typer's way (NETLAB_NO_FAST=1)"),
+                            ("baseline", "a) baseline tree: `netlab check NAME`")):
+            if what in timings:
+                then = timings[what]
+                print(f"{'':<46} this / {short}: wall "
+                      f"{statistics.median(now[0]) / statistics.median(then[0]):.2f}, CPU "
+                      f"{statistics.median(now[1]) / statistics.median(then[1]):.2f}")
         cli_line("a) natgw: `netlab check FILE` (compiles it)",
                  *cli_times(["check", str(work / f"{natgw}.toml")], args.runs), 0.3)
         best, med, rep = timed(lambda: api.check(natgw), args.runs)

@@ -42,3 +42,17 @@ def get(name: str | None = None) -> Backend:
 def for_plan(plan: Plan) -> Backend:
     """The backend that runs this plan's lab (the default one, until a plan says otherwise)."""
     return get()
+
+
+def preload(name: str | None = None) -> None:
+    """Import every module of backend `name` (and of the backends it builds on) now: for a
+    process about to fork into a namespace whose user may not read the interpreter's
+    files (classroom/students.py), and so that each child does not import them again."""
+    import pkgutil
+
+    packages = {k.__module__.rpartition(".")[0] for k in type(get(name)).__mro__
+                if k.__module__.startswith(__name__ + ".")}
+    for package in sorted(packages):
+        path = importlib.import_module(package).__path__
+        for info in pkgutil.iter_modules(path):
+            importlib.import_module(f"{package}.{info.name}")

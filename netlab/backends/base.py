@@ -65,6 +65,11 @@ class Backend(Protocol):
 
     def plan(self, lab: str) -> Plan: ...
 
+    def deployed_at(self, lab: str) -> float | None:
+        """When the lab's deploy finished (time.time()), None if unknown: a check right
+        after it lets the lab settle, as `deploy --check` does (probes/retry.py)."""
+        ...
+
     def status(self, lab: str) -> Any:
         """The lab as the machine sees it, with drift from the plan (a LabStatus)."""
         ...

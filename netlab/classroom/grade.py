@@ -78,11 +78,6 @@ def with_expect(model: TopologyFile, expect_file: str | Path) -> TopologyFile:
                                     "lab": model.lab.model_copy(update={"within": within})})
 
 
-def _points(model: TopologyFile, source: str) -> float:
-    plan = deploy.compile_copy(model, source, model.lab.name)
-    return sum(e.points for e in plan.expect)
-
-
 def grade_class(cls: str, expect_file: str | Path | None = None,
                 workers: int = GRADE_WORKERS) -> tuple[record.ClassRecord,
                                                                 list[Grade]]:
@@ -90,6 +85,7 @@ def grade_class(cls: str, expect_file: str | Path | None = None,
     from netlab import api
     from netlab.errors import require_root
     from netlab.lab import Lab
+    from netlab.probes.limits import ensure_neighbour_capacity, neighbour_entries
 
     require_root("class grade")
     rec = record.read(cls)
@@ -97,13 +93,22 @@ def grade_class(cls: str, expect_file: str | Path | None = None,
     if expect_file is not None:
         model = with_expect(model, expect_file)
     try:
-        full = _points(model, rec.source)
+        sample = deploy.compile_copy(model, rec.source, model.lab.name)
     except TopologyError as e:
         if expect_file is None:
             raise
         # The lab compiled when the class went up: what is wrong now is the teacher's.
         raise TopologyError(str(expect_file), e.problems) from None
+    full = sum(e.points for e in sample.expect)
     deployed = set(api.labs())
+    live = [s["lab"] for s in rec.students if s["lab"] in deployed]
+    if live:
+        # The kernel's neighbour (ARP/NDP) table is one for the whole host, 1024 entries
+        # by default, and an entry younger than 5 s is never reclaimed: 100 copies of a
+        # 10-node lab probed at once need ~1400, and every probe past the limit was lost
+        # ("timeout (no reply)", 31 of 100 healthy copies failed; `ip -s ntable`
+        # table_fulls). Room is made as pingall makes it, held while the first copy is up.
+        ensure_neighbour_capacity(neighbour_entries(sample) * len(live), live[0])
 
     def one(s: dict[str, str]) -> Grade:
         if s["lab"] not in deployed:

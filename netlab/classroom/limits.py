@@ -4,7 +4,9 @@ that going over is a refusal that names the numbers, never a half-built class.
 Defaults can be set for the machine in the environment (NETLAB_MAX_COPIES,
 NETLAB_MAX_LABS_PER_USER, NETLAB_MAX_NAMESPACES_PER_USER) and per command by options.
 A user's labs are those whose state directory the user owns: as root, every lab; with
-the rootless backend (issue 15), each student's own (its `deploy` calls `check_user`).
+the rootless backend, each student's own (its preflight calls `check` for every deploy).
+A student can change their own environment, so these caps are advisory there: the
+kernel's per-user limits (docs/rootless.md, "Quotas") are the ones a student cannot lift.
 """
 
 from __future__ import annotations
@@ -38,14 +40,17 @@ class Caps:
                    namespaces or _env("NETLAB_MAX_NAMESPACES_PER_USER", 5000))
 
 
-def users_labs(uid: int | None = None) -> tuple[int, int]:
-    """Labs the user (default: this process's) has deployed, and their namespaces."""
+def users_labs(uid: int | None = None, replacing: str | None = None) -> tuple[int, int]:
+    """Labs the user (default: this process's) has deployed, and their namespaces; lab
+    `replacing` (a redeploy with --force) is not counted."""
     from netlab import api
     from netlab.state.layout import run_dir
 
     uid = os.geteuid() if uid is None else uid
     labs = namespaces = 0
     for name, plan in api.deployed():
+        if name == replacing:
+            continue
         try:
             if os.lstat(run_dir() / name).st_uid != uid:
                 continue
@@ -56,24 +61,44 @@ def users_labs(uid: int | None = None) -> tuple[int, int]:
     return labs, namespaces
 
 
-def check(caps: Caps, copies: int, namespaces_each: int, uid: int | None = None) -> None:
+def outer_uid() -> int:
+    """The user as the host knows them: in a rootless user namespace uid 0 is the user
+    who made it (backends/userns), whom messages must name, not "root"."""
+    from netlab.linux.userns import _uid_map
+
+    uid = os.geteuid()
+    for inside, outside, count in _uid_map():
+        if inside <= uid < inside + count:
+            return outside + uid - inside
+    return uid
+
+
+def check(caps: Caps, copies: int, namespaces_each: int, uid: int | None = None,
+          replacing: str | None = None, options: bool = True) -> None:
     """Refuse (UsageError, exit 2) `copies` new labs of `namespaces_each` namespaces when
-    they would go over a cap; nothing has been built when this runs."""
+    they would go over a cap; nothing has been built when this runs. `options`: name the
+    `class up` options beside the environment variables."""
     uid = os.geteuid() if uid is None else uid
+    name = who(outer_uid() if uid == os.geteuid() else uid)
+
+    def how(option: str, env: str) -> str:
+        return f"({option}, or {env})" if options else f"(set by {env})"
+
     problems = []
     if copies > caps.copies:
         problems.append(f"{copies} copies asked, a class may have at most"
-                        f" {caps.copies} (--max-copies, or NETLAB_MAX_COPIES)")
-    labs, ns = users_labs(uid)
+                        f" {caps.copies} {how('--max-copies', 'NETLAB_MAX_COPIES')}")
+    labs, ns = users_labs(uid, replacing)
     if labs + copies > caps.labs:
-        problems.append(f"{who(uid)} has {plural(labs, 'lab')} deployed; {copies} more would"
-                        f" make {labs + copies}, over the cap of {caps.labs} (--max-labs, or"
-                        " NETLAB_MAX_LABS_PER_USER)")
+        problems.append(f"{name} has {plural(labs, 'lab')} deployed; {copies} more would"
+                        f" make {labs + copies}, over the cap of {caps.labs}"
+                        f" {how('--max-labs', 'NETLAB_MAX_LABS_PER_USER')}")
     new_ns = copies * namespaces_each
     if ns + new_ns > caps.namespaces:
-        problems.append(f"{who(uid)}'s labs hold {plural(ns, 'namespace')}; the class adds"
-                        f" {new_ns} ({copies} x {namespaces_each}), over the cap of"
-                        f" {caps.namespaces} (--max-namespaces, or"
-                        " NETLAB_MAX_NAMESPACES_PER_USER)")
+        adds = (f"the class adds {new_ns} ({copies} x {namespaces_each})" if options
+                else f"this lab adds {new_ns}")
+        problems.append(f"{name}'s labs hold {plural(ns, 'namespace')}; {adds},"
+                        f" over the cap of {caps.namespaces}"
+                        f" {how('--max-namespaces', 'NETLAB_MAX_NAMESPACES_PER_USER')}")
     if problems:
         raise UsageError("refused, nothing was built: " + "; ".join(problems))

@@ -5,8 +5,8 @@ as `.classes/<class>.json`: a name no lab can have, so `netlab list` and `destro
 never take it for a lab. Written atomically, 0600 (it names students); read back only as
 a regular file, never through a symlink. The record is written before any copy is built,
 so that `class down` can always remove what an interrupted `class up` left.
-With the rootless backend (issue 15) the directory is the teacher's, and students' own
-labs are found through their run directories instead (docs/classroom.md).
+Students' own rootless labs have no record: root finds them through their holders
+(students.py, docs/classroom.md).
 """
 
 from __future__ import annotations

@@ -139,7 +139,12 @@ def main() -> None:
     code: Any = 0
     try:
         try:
-            _app()()  # ends with SystemExit (typer's standalone mode)
+            from netlab.cli import fast
+
+            # `check` runs before typer is imported (fast.py), unless it needs typer.
+            code = fast.run(sys.argv[1:])
+            if code is None:
+                _app()()  # ends with SystemExit (typer's standalone mode)
         except SystemExit as e:
             code = e.code
         except OSError as e:

@@ -88,14 +88,42 @@ def _print_students(students: list[dict[str, str]], extra: dict[str, str] | None
     Console(highlight=False).print(t)
 
 
+UsersOpt = Annotated[bool, typer.Option(
+    "--users", help="Students' own rootless labs (every user's), instead of a class's"
+    " copies; needs root.")]
+GroupOpt = Annotated[str | None, typer.Option(
+    "--group", help="With --users: only the members of this Unix group.")]
+SharedOpt = Annotated[Path | None, typer.Option(
+    "--shared", help="Students' own labs that they share in this directory (`netlab"
+    " class share`); no root needed, but the answers come from the students' processes.")]
+
+
 @class_app.command("status")
-def status(lab: LabArg, workers: WorkersOpt = 0) -> None:
+def status(lab: Annotated[str | None, typer.Argument(
+               help="The class (its lab's name, or --name); with --users: only the labs"
+               " of this name.", show_default=False)] = None,
+           users: UsersOpt = False, group: GroupOpt = None, shared: SharedOpt = None,
+           workers: WorkersOpt = 0) -> None:
     """Each student's copy: up, drift (changed since deploy) or missing (exit 1 unless
-    all are up)."""
+    all are up). With --users: every user's own rootless labs."""
     with friendly_errors():
         from netlab.classroom import deploy
         from netlab.errors import require_root
 
+        if group is not None and not users:
+            raise UsageError("--group goes with --users")
+        if users and shared is not None:
+            raise UsageError("--users (as root) or --shared DIR, not both")
+        if users or shared is not None:
+            from netlab.classroom import students
+
+            if users:
+                require_root("class status --users")
+            _users_status(lab, group, workers or students.WORKERS, shared)
+            return
+        if lab is None:
+            raise UsageError("name the class: `netlab class status LAB` (or `--users` for"
+                             " the students' own rootless labs)")
         require_root("class status")
         rec, rows = deploy.status(lab, workers or deploy.DEFAULT_WORKERS)
         typer.echo(f"class {rec.name}: {len(rows)} copies of {rec.source} ({rec.state})")
@@ -103,6 +131,31 @@ def status(lab: LabArg, workers: WorkersOpt = 0) -> None:
                                                          else "") for r in rows})
         if any(r.state != "up" for r in rows):
             raise typer.Exit(1)
+
+
+def _users_status(lab: str | None, group: str | None, workers: int,
+                  shared: Path | None = None) -> None:
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
+
+    from netlab.classroom import share, students
+
+    rows = students.status(lab, workers, group) if shared is None else \
+        share.status(shared, lab)
+    users = sorted({r.user for r in rows})
+    typer.echo(f"students' own labs: {len(users)} users"
+               + (" with a rootless holder," if shared is None else
+                  f" sharing in {shared} (their own answers),")
+               + f" {sum(bool(r.lab) and r.state != 'missing' for r in rows)} labs"
+               + (f" (only {lab})" if lab else ""))
+    t = Table("user", "lab", "state", box=None, header_style="bold")
+    for r in rows:
+        t.add_row(escape(r.user), escape(r.lab),
+                  escape(r.state + (f": {r.detail}" if r.detail else "")))
+    Console(highlight=False).print(t)
+    if any(r.state not in ("up", "no lab") for r in rows):
+        raise typer.Exit(1)
 
 
 @class_app.command("down")
@@ -155,15 +208,58 @@ def class_grade(lab: LabArg,
                     "--expect", help="Grade with these [[expect]] tables instead of the"
                     " lab's.")] = None,
                 csv_path: CsvOpt = None, json_path: JsonOut = None, html_path: HtmlOpt = None,
-                gradescope_dir: ScopeOpt = None, workers: WorkersOpt = 0) -> None:
+                gradescope_dir: ScopeOpt = None, users: Annotated[bool, typer.Option(
+                    "--users", help="Grade every user's own rootless lab named as LAB's"
+                    " (LAB: the lab they were given); needs root.")] = False,
+                group: GroupOpt = None, shared: SharedOpt = None, workers: WorkersOpt = 0) -> None:
     """Check every student's copy (in parallel); print and write the grades."""
     with friendly_errors():
         from netlab.classroom import grade, report
 
+        if group is not None and not users:
+            raise UsageError("--group goes with --users")
+        if users and shared is not None:
+            raise UsageError("--users (as root) or --shared DIR, not both")
+        if shared is not None:
+            from netlab.classroom import share
+
+            report.vet(csv_path, json_path, html_path, gradescope_dir)
+            name, grades = share.grade(lab, shared, expect)
+            _show_grades(grades, f"students' own labs {name} (their own answers)")
+            report.write(grades, name, csv_path, json_path, html_path, gradescope_dir)
+            return
+        if users:
+            from netlab.classroom import students
+            from netlab.errors import require_root
+
+            require_root("class grade --users")
+            report.vet(csv_path, json_path, html_path, gradescope_dir)
+            name, grades = students.grade(lab, expect, workers or students.WORKERS, group)
+            _show_grades(grades, f"students' own labs {name}")
+            report.write(grades, name, csv_path, json_path, html_path, gradescope_dir)
+            return
         report.vet(csv_path, json_path, html_path, gradescope_dir)
         rec, grades = grade.grade_class(lab, expect, workers or grade.GRADE_WORKERS)
         _show_grades(grades, f"class {rec.name}")
         report.write(grades, rec.name, csv_path, json_path, html_path, gradescope_dir)
+
+
+@class_app.command("share")
+def share_cmd(directory: Annotated[Path, typer.Argument(
+                  help="The class's shared directory (sticky, e.g. made with `sudo install"
+                  " -d -m 1777 DIR`).", show_default=False)],
+              group: Annotated[str, typer.Option(
+                  "--group", help="The teachers' Unix group: only its members (and root)"
+                  " get answers.", show_default=False)]) -> None:
+    """Let the teacher group see and check your own labs (until Ctrl-C): a socket
+    DIR/<you>.sock that answers its members' `class status/grade --shared DIR`."""
+    with friendly_errors():
+        from netlab.classroom import share
+
+        def ready(path: Path) -> None:
+            typer.echo(f"sharing your labs with group {group} at {path}; Ctrl-C stops")
+
+        share.serve(directory, group, ready)
 
 
 def grade_verb(teacher: Annotated[str, typer.Argument(

@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from netlab.errors import NetlabError, TopologyError, report_interrupted, require_root
+from netlab.cli.plain import said
+from netlab.errors import NetlabError, require_root
 
 if TYPE_CHECKING:
     from netlab.lab import Lab
@@ -20,15 +21,8 @@ def friendly_errors() -> Iterator[None]:
     """Turn NetlabError into its message on stderr and its exit code; no traceback."""
     try:
         yield
-    except TopologyError as e:
-        typer.echo(e.render(), err=True)
-        raise typer.Exit(e.exit_code) from None
-    except NetlabError as e:
-        typer.echo(f"error: {e}", err=True)
-        raise typer.Exit(e.exit_code) from None
-    except KeyboardInterrupt:  # Ctrl-C, or SIGTERM/SIGHUP (netlab.cli.catch_signals)
-        report_interrupted()
-        raise typer.Exit(130) from None
+    except (NetlabError, KeyboardInterrupt) as e:  # Ctrl-C, SIGTERM/SIGHUP: "interrupted"
+        raise typer.Exit(said(e)) from None
 
 
 def print_warnings(file: str, warnings: list) -> None:  # type: ignore[type-arg]

@@ -3,17 +3,15 @@ plan and send real packets from inside its namespaces (netlab/probes)."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import typer
 
+from netlab.cli.checkrun import run_check as run_check  # `deploy --check` (cli/lab.py)
 from netlab.cli.common import attached, friendly_errors
+from netlab.cli.plain import emit_json
 from netlab.errors import UsageError, require_root
-
-if TYPE_CHECKING:
-    from netlab.probes.results import CheckReport
 
 LabOpt = Annotated[str | None, typer.Option(
     "--lab", "-l", help="Lab name (default: the only deployed lab).")]
@@ -24,10 +22,6 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON.
 TimeoutOpt = Annotated[float, typer.Option("--timeout", "-W", min=0.01, max=60,
                                            help="Seconds to wait for an answer.")]
 Family6 = Annotated[bool, typer.Option("-6", help="Use the target's IPv6 address.")]
-
-
-def _emit_json(data: dict[str, Any]) -> None:
-    typer.echo(json.dumps(data, indent=2))
 
 
 def ping(a: SrcArg, b: DstArg, lab: LabOpt = None,
@@ -59,7 +53,7 @@ def ping(a: SrcArg, b: DstArg, lab: LabOpt = None,
         result = handle.ping(a, b, count=count, interval=interval, timeout=timeout,
                              family=family, on_event=None if as_json else show)
         if as_json:
-            _emit_json(result.to_dict())
+            emit_json(result.to_dict())
         else:
             for e in result.errors:
                 if e.type < 0:
@@ -79,7 +73,7 @@ def trace(a: SrcArg, b: DstArg, lab: LabOpt = None,
         result = handle.trace(a, b, max_hops=max_hops, timeout=timeout,
                               family=6 if v6 else None)
         if as_json:
-            _emit_json(result.to_dict())
+            emit_json(result.to_dict())
         else:
             typer.echo(f"trace from {a} to {b} ({result.address}), {max_hops} hops max")
             for h in result.hops:
@@ -109,7 +103,7 @@ def probe(a: SrcArg, b: DstArg, lab: LabOpt = None,
         result = attached(lab, "probe").probe(a, b, proto, port, timeout=timeout,
                                               family=6 if v6 else None)
         if as_json:
-            _emit_json(result.to_dict())
+            emit_json(result.to_dict())
         else:
             rtt = f", {result.rtt_ms:.3f} ms" if result.rtt_ms is not None else ""
             typer.echo(f"{proto}/{port} {a} -> {b} ({result.address}): {result.state} "
@@ -122,7 +116,7 @@ def pingall(lab: LabOpt = None, timeout: TimeoutOpt = 1.0, as_json: JsonOpt = Fa
     with friendly_errors():
         result = attached(lab, "pingall").pingall(timeout=timeout)
         if as_json:
-            _emit_json(result.to_dict())
+            emit_json(result.to_dict())
         else:
             _print_matrix(result)
     raise typer.Exit(0 if result.ok else 1)
@@ -183,75 +177,6 @@ def check(file: Annotated[str | None, typer.Argument(
         report = run_check(file, lab, as_json=as_json, junit=junit, csv=csv,
                            gradescope=gradescope)
     raise typer.Exit(0 if report.ok else 1)
-
-
-def run_check(target: str | Path | None, lab: str | None, as_json: bool = False,
-              junit: Path | None = None, retry: float = 0.0, csv: Path | None = None,
-              gradescope: Path | None = None) -> CheckReport:
-    """check's body, also used by `netlab deploy FILE --check` (with retry > 0: failed
-    reach=true expectations are re-run for that many seconds, see netlab.api.check).
-    Output files are vetted before any probe is sent, and each written whole or not."""
-    from netlab import api
-
-    outputs = [(o, path) for o, path in (("--junit", junit), ("--csv", csv),
-                                         ("--gradescope", gradescope)) if path is not None]
-    if outputs:  # imported only when asked for: a plain check starts faster without them
-        from netlab.probes import grading
-        from netlab.probes.junit import to_junit
-    for option, path in outputs:
-        grading.writable(path, option)
-    report = api.check(target, lab, retry=retry)
-    _keep_last(report)
-    if junit is not None:
-        grading.write_atomic(junit, to_junit(report))
-    if csv is not None:
-        grading.write_csv(csv, report)
-    if gradescope is not None:
-        grading.write_gradescope(gradescope, report)
-    if as_json:
-        _emit_json(report.to_dict())
-    else:
-        print_report(report)
-    return report
-
-
-def _keep_last(report: CheckReport) -> None:
-    """Record the check in the lab's state, where `netlab web` shows it on the graph. A
-    record that cannot be written costs the check nothing: it is said on stderr."""
-    from netlab import api
-    from netlab.errors import NetlabError
-
-    try:
-        api.last_check(report.lab, report, origin="cli")
-    except (OSError, NetlabError) as e:
-        typer.echo(f"netlab: the check was not recorded for `netlab web`: {e}", err=True)
-
-
-def print_report(report: CheckReport) -> None:
-    from rich.console import Console
-    from rich.markup import escape
-    from rich.table import Table
-
-    console = Console()
-    if not report.results:
-        console.print(f"lab {report.lab}: no expectations to check", markup=False)
-        return
-    table = Table(title=f"check: lab {escape(report.lab)}")
-    table.add_column("#", justify="right")
-    table.add_column("expectation")
-    table.add_column("result", justify="center")
-    table.add_column("seen")
-    for r in report.results:
-        verdict = "[bold red]FAIL[/]" if not r.passed else "[green]pass[/]" + (
-            f" ({r.elapsed_s:.1f} s)" if r.tries > 1 else "")  # it converged (within)
-        seen = escape(r.seen) + (f"\n[yellow]hint: {escape(r.hint)}[/]" if r.hint else "")
-        table.add_row(str(r.index), escape(r.title.split("] ", 1)[-1]), verdict, seen)
-    console.print(table)
-    failed = len(report.failed)
-    colour = "red" if failed else "green"
-    console.print(f"[{colour}]{len(report.results) - failed}/{len(report.results)} expectations"
-                  f" passed[/] in {report.elapsed_s:.2f} s")
-    console.print(f"score: {report.score:g}/{report.max_score:g}", markup=False)
 
 
 def register(app: typer.Typer) -> None:

@@ -3,12 +3,15 @@ web package are imported when the verb runs, never by `netlab --help`."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from netlab.cli.common import friendly_errors
 from netlab.errors import NetlabError, UsageError, require_root
+
+if TYPE_CHECKING:
+    import socket
 
 DEFAULT_PORT = 8470
 
@@ -31,7 +34,6 @@ def web(
     traffic, check and trace paths on it, and actions (link down/up/set, run a command,
     capture). Ctrl-C stops it."""
     with friendly_errors():
-        require_root("web")
         try:
             import aiohttp  # noqa: F401
         except ImportError:
@@ -42,10 +44,45 @@ def web(
 
         if lab is not None:
             check_lab_name(lab, "--lab")
-        _serve(lab, host, port, read_only, server.is_loopback(host))
+        from netlab.backends.userns import join
+
+        sock = None
+        if join.pending():
+            # The listening socket is made here, in the host's network namespace (where
+            # the browser is), then the user's namespaces are joined, where the labs are.
+            sock = _listen(host, port)
+            join.enter_for("web")
+        require_root("web")
+        _serve(lab, host, port, read_only, server.is_loopback(host), sock)
 
 
-def _serve(lab: str | None, host: str, port: int, read_only: bool, loopback: bool) -> None:
+def _cannot_listen(host: str, port: int, e: OSError) -> NetlabError:
+    return NetlabError(f"cannot listen on {host}:{port}: {e.strerror or e}; pick another"
+                       " with --port (0: any free port)")
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """A listening TCP socket on host:port (as aiohttp's own site would make it)."""
+    import socket as so
+
+    try:
+        family, kind, proto, _, addr = so.getaddrinfo(host, port, type=so.SOCK_STREAM,
+                                                      flags=so.AI_PASSIVE)[0]
+        s = so.socket(family, kind, proto)
+    except OSError as e:
+        raise _cannot_listen(host, port, e) from None
+    try:
+        s.setsockopt(so.SOL_SOCKET, so.SO_REUSEADDR, 1)
+        s.bind(addr)
+        s.listen(128)
+    except OSError as e:
+        s.close()
+        raise _cannot_listen(host, port, e) from None
+    return s
+
+
+def _serve(lab: str | None, host: str, port: int, read_only: bool, loopback: bool,
+           sock: socket.socket | None = None) -> None:
     import asyncio
     import secrets
 
@@ -66,12 +103,12 @@ def _serve(lab: str | None, host: str, port: int, read_only: bool, loopback: boo
         runner = aioweb.AppRunner(app, access_log=None)
         await runner.setup()
         try:
-            site = aioweb.TCPSite(runner, host, port)
+            site = aioweb.TCPSite(runner, host, port) if sock is None else \
+                aioweb.SockSite(runner, sock)
             try:
                 await site.start()
             except OSError as e:
-                raise NetlabError(f"cannot listen on {host}:{port}: {e.strerror or e};"
-                                  " pick another with --port (0: any free port)") from None
+                raise _cannot_listen(host, port, e) from None
             bound = runner.addresses[0][1] if runner.addresses else port
             shown = f"[{host}]" if ":" in host else host
             url = f"http://{shown}:{bound}/" + ("" if loopback else f"?token={token}")

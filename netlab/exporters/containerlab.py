@@ -157,7 +157,7 @@ def _node(ex: Exported, node: NodePlan, files_dir: str, images: dict[str, str],
         ex.notes.append(Problem(f"nodes.{node.name}", "its NAT has no nftables ruleset in"
                                 " the plan; not exported", "", "warning"))
     for command in node.startup:
-        if frr and command.startswith("install -d -o frr -g frr") and "/run/frr" in command:
+        if frr and command.startswith("install -d") and "/run/frr" in command:
             continue  # FRR's image makes /run/frr itself
         execs.append(_command(command))
     dropped = []

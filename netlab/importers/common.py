@@ -302,7 +302,7 @@ def frr_start(daemons: list[str], node: dict[str, Any], where: str,
     started = ", ".join(["zebra", *([main] if main else []), "staticd", *others])
     how = f'routing = "{node["routing"]}"' if main else "exec"
     if main is None:
-        return (f"install -d -o frr -g frr -m 0755 {plans.RUN_DIR}  # netlab: {started} run"
+        return (f"{plans.RUN_DIR_COMMAND}  # netlab: {started} run"
                 f" as this node's services ({how})")
     return f"# netlab: {started} run as this node's services ({how})"
 

@@ -14,7 +14,6 @@ the host's namespace in its place.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import errno
 import fcntl
 import os
@@ -32,7 +31,19 @@ CLONE_NEWNET = 0x40000000
 NS_GET_NSTYPE = 0xB703  # _IO(0xb7, 0x3): the CLONE_NEW* kind of an nsfs file
 _KINDS = {CLONE_NEWNET: ("net", "network"), CLONE_NEWUTS: ("uts", "UTS")}
 
-_libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+
+def _load_libc() -> ctypes.CDLL:
+    # The C library as the running Python already links it: ctypes.util.find_library
+    # costs every command ~20-40 ms of start-up (its imports, and ldconfig run in a child).
+    libc = ctypes.CDLL(None, use_errno=True)
+    if hasattr(libc, "setns"):
+        return libc
+    from ctypes.util import find_library
+
+    return ctypes.CDLL(find_library("c") or "libc.so.6", use_errno=True)
+
+
+_libc = _load_libc()
 
 
 def _check(ret: int, what: str) -> None:

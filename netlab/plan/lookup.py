@@ -14,6 +14,7 @@ import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 from netlab.errors import (
     UsageError,
@@ -23,8 +24,10 @@ from netlab.errors import (
     no_such_target,
     one_of,
 )
-from netlab.plan.model import NodePlan, Plan, SwitchPlan, UplinkPlan
 from netlab.topology.endpoints import parse_endpoint
+
+if TYPE_CHECKING:  # no pydantic at run time: `netlab check NAME` reads plans without it
+    from netlab.plan.model import NodePlan, Plan, SwitchPlan, UplinkPlan
 
 
 class NotFound(UsageError):

@@ -15,6 +15,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from netlab.errors import NetlabError
+from netlab.plan.saved import PlanLookups
 
 PLAN_FORMAT = 2
 # Saved plans of these formats are still read (converted on reading): a lab deployed by
@@ -245,28 +246,22 @@ class PlanFormatError(NetlabError):
     """A saved plan this netlab cannot read (written by a newer netlab, or damaged)."""
 
 
-class Plan(_Value):
+class Plan(_Value, PlanLookups):  # node(), namespaces: shared with saved.PlanRecord
     format: Literal[2] = PLAN_FORMAT
     lab: str
     description: str
     prefix: str
     source: str = Field(description="Path of the topology file the plan was compiled from.")
+    # Added within format 2 (with a default): lets `netlab check FILE` skip compiling a
+    # file whose text is the one the deployed lab was compiled from (netlab.api.check).
+    source_sha256: str = Field("", description="SHA-256 (hex) of the topology text the plan"
+                               " was compiled from; empty when not known.")
     hosts: str = Field(description="Text of every node's /etc/hosts (the same for all).")
     nodes: list[NodePlan]
     switches: list[SwitchPlan]
     veths: list[VethPlan]
     uplink: UplinkPlan | None = None
     expect: list[ExpectPlan] = Field(default_factory=list)
-
-    def node(self, name: str) -> NodePlan:
-        for n in self.nodes:
-            if n.name == name:
-                return n
-        raise KeyError(name)
-
-    @property
-    def namespaces(self) -> list[str]:
-        return [n.netns for n in self.nodes] + [s.netns for s in self.switches]
 
     def to_json(self) -> str:
         return self.model_dump_json(indent=2) + "\n"

@@ -13,8 +13,13 @@ come back to the host's own values when the last lab that needed them is destroy
 from __future__ import annotations
 
 import sys
+from collections import Counter
+from typing import TYPE_CHECKING
 
 from netlab.errors import NetlabError
+
+if TYPE_CHECKING:
+    from netlab.plan.model import Plan
 
 # What Mininet sets too; far above any lab a 2-core host can run.
 _TARGET = {"gc_thresh1": 4096, "gc_thresh2": 8192, "gc_thresh3": 16384}
@@ -36,3 +41,11 @@ def ensure_neighbour_capacity(entries: int, lab: str) -> list[str]:
     except OSError:
         pass
     return []
+
+
+def neighbour_entries(plan: Plan) -> int:
+    """At most how many neighbour entries (per family) the lab's nodes need for each
+    other: on each segment (a switch, or a node-to-node link) every interface may resolve
+    every other one. For sizing a burst of many labs probed at once (`class grade`)."""
+    ends = Counter(i.segment for n in plan.nodes for i in n.interfaces)
+    return sum(k * (k - 1) for k in ends.values())

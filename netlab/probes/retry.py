@@ -12,10 +12,11 @@ T = TypeVar("T", bound=tuple)
 
 PAUSE_S = 0.25  # between tries: a probe costs about a round trip, a pause bounds the load
 # Right after deploy, expectations that need an answer are re-tried until this long after
-# it (`deploy --check`, Lab.check() on a lab its Lab.deploy made): a service started by
-# `exec` may not listen yet, IPv6 duplicate address detection may still run. Later checks
-# (`netlab check` by hand) are final at once unless the file says `within`: retrying a
-# broken lab would only make it slow and drain the kernel's ICMP error limits.
+# it (`deploy --check`, Lab.check(), and `netlab check` run moments after `netlab deploy`:
+# Lab.attach reads when the deploy finished): a service started by `exec` may not listen
+# yet, IPv6 duplicate address detection may still run. Later checks are final at once
+# unless the file says `within`: retrying a broken lab would only make it slow and drain
+# the kernel's ICMP error limits.
 SETTLE_S = 5.0
 
 

@@ -7,12 +7,15 @@ are checked again.
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from netlab.errors import NetlabError, UsageError
 from netlab.names import check_lab_name, lab_name_problem, netns_name_problem, node_name_problem
+from netlab.plan import saved
 from netlab.state.layout import (
     LOG_DIR,
     PLAN_FILE,
@@ -29,25 +32,77 @@ if TYPE_CHECKING:  # imported when needed: `netlab destroy` and `list` need no p
     from netlab.plan.model import Plan
 
 
-def read_plan(name: str) -> Plan:
-    from netlab.plan.model import Plan
+# The validated plan, cached for the readers that need no pydantic (netlab/plan/saved.py).
+CACHE_FILE = PLAN_FILE + ".cache"
+_records = False  # read_plan may return the cached record (inside read_only())
 
+
+@contextlib.contextmanager
+def read_only() -> Iterator[None]:
+    """Within: read_plan returns the cached, read-only record of a saved plan when it is
+    current (PlanRecord: the same attributes, no pydantic), else the pydantic Plan, and
+    caches it. For code that only reads the plan: `netlab check NAME` (netlab/cli/fast.py)."""
+    global _records
+    before, _records = _records, True
+    try:
+        yield
+    finally:
+        _records = before
+
+
+def read_plan(name: str) -> Plan:
     path = lab_dir(name) / PLAN_FILE
     text = read_state_file(path)
     if text is None:
         raise LabNotFound(_not_deployed(name))
+    plan = _cached(path, text) if _records else None
+    if plan is None:
+        plan = _validated(name, path, text)
+        if _records:  # deployed by a netlab without the cache, or another model: renew it
+            _write_cache(path, plan, text)
+    if why := _plan_problem(name, plan):
+        raise StateError(f"the saved plan {path} is damaged: {why};"
+                         f" `netlab destroy {name}` removes the lab")
+    return plan
+
+
+def _validated(name: str, path: Path, text: str) -> Plan:
+    from netlab.plan.model import Plan
+
     try:
-        plan = Plan.from_json(text)
+        return Plan.from_json(text)
     except NetlabError as e:  # a format this netlab cannot read (plan.PlanFormatError)
         raise StateError(f"{path}: {e}") from None
     except ValueError as e:  # pydantic's ValidationError too
         why = str(e).splitlines()[0] if str(e) else type(e).__name__
         raise StateError(f"the saved plan {path} is damaged ({why});"
                          f" `netlab destroy {name}` removes the lab") from None
-    if why := _plan_problem(name, plan):
-        raise StateError(f"the saved plan {path} is damaged: {why};"
-                         f" `netlab destroy {name}` removes the lab")
-    return plan
+
+
+def _cached(path: Path, text: str) -> Plan | None:
+    """The cache's record of the plan `text`; None: no cache, or not this text's."""
+    try:
+        cache = read_state_file(path.with_name(CACHE_FILE))
+        return saved.loads(cache, text) if cache is not None else None  # type: ignore[no-any-return]
+    except (OSError, NetlabError):
+        return None
+
+
+def _write_cache(path: Path, plan: Plan, text: str) -> None:
+    """Cache the validated plan (atomically, 0600); one that cannot be written only
+    costs later reads their speed."""
+    cache = path.with_name(CACHE_FILE)
+    tmp = path.with_name(f"{CACHE_FILE}.{os.getpid()}.tmp")
+    try:
+        data = saved.dumps(plan, text)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | os.O_NOFOLLOW,
+                     0o600)
+        with open(fd, "w", encoding="utf-8") as f:
+            f.write(data)
+        tmp.replace(cache)
+    except (OSError, saved.Uncacheable):
+        with contextlib.suppress(OSError):
+            tmp.unlink()
 
 
 def _plan_problem(name: str, plan: Plan) -> str | None:
@@ -88,6 +143,19 @@ def _not_deployed(name: str) -> str:
 
 
 
+def mark_deployed(name: str) -> None:
+    """The saved plan's time becomes the end of the lab's deploy (deployed_at)."""
+    os.utime(lab_dir(name) / PLAN_FILE, follow_symlinks=False)
+
+
+def deployed_at(name: str) -> float | None:
+    """When lab `name`'s deploy finished (mark_deployed), None if unknown."""
+    try:
+        return os.lstat(lab_dir(name) / PLAN_FILE).st_mtime
+    except OSError:
+        return None
+
+
 def write_plan(name: str, plan: Plan) -> Path:
     """Create the lab's state directory (0700) and save its plan (0600), before anything
     is built. Format 2 plans grow linearly with the lab: one string is fine."""
@@ -100,7 +168,9 @@ def write_plan(name: str, plan: Plan) -> Path:
     tmp = d / (PLAN_FILE + ".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC | os.O_NOFOLLOW,
                  0o600)
+    text = plan.to_json()
     with open(fd, "w", encoding="utf-8") as f:
-        f.write(plan.to_json())
+        f.write(text)
     tmp.replace(d / PLAN_FILE)
+    _write_cache(d / PLAN_FILE, plan, text)
     return d

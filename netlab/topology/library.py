@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import sys
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,6 +44,8 @@ def _dirs() -> tuple[Path, Path] | None:
 
 
 def _lab_table(path: Path) -> dict:  # type: ignore[type-arg]
+    import tomllib  # here: `netlab check NAME` only needs names()
+
     # Listing must not fail on one broken file: `netlab validate` reports it properly.
     try:
         lab = tomllib.loads(path.read_text(encoding="utf-8")).get("lab", {})
@@ -66,6 +67,13 @@ def bundled() -> list[BundledLab]:
         out.append(BundledLab(path.stem, path, str(description),
                               lesson if lesson.is_file() else None))
     return out
+
+
+def names() -> list[str]:
+    """The bundled labs' names (their files' stems), sorted, without reading the files:
+    what `netlab check NAME` asks before it checks a deployed lab of that name."""
+    dirs = _dirs()
+    return [] if dirs is None else sorted(p.stem for p in dirs[0].glob("*.toml"))
 
 
 def find(name: str) -> BundledLab:

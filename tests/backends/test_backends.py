@@ -68,6 +68,10 @@ class FakeBackend:
         self._note("plan", lab)
         return PLAN
 
+    def deployed_at(self, lab: str) -> float | None:
+        self._note("deployed_at", lab)
+        return None
+
     def status(self, lab: str) -> Any:
         self._note("status", lab)
         return SimpleNamespace(drift=["node pc1: interface eth0 is down"],
@@ -154,7 +158,7 @@ def test_lab_goes_through_the_backend(fake: FakeBackend, tmp_path: Path) -> None
     assert fake.calls[-1] == ("deploy", "lan4", True)
 
     lab = Lab.attach()
-    assert fake.calls[-2:] == [("resolve", None), ("plan", "lan4")]
+    assert fake.calls[-3:] == [("resolve", None), ("plan", "lan4"), ("deployed_at", "lan4")]
     assert lab.status().drift
     assert fake.calls[-1] == ("status", "lan4")
     lab.exec("pc1", ["ip", "addr"])

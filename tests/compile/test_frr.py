@@ -195,8 +195,9 @@ def test_every_router_gets_frr_and_hosts_do_not() -> None:
     for r in ("r1", "r2", "r3"):
         assert set(_files(p, r)) == {CONF, DAEMONS, VTYSH_CONF}
         assert p.node(r).exec[0].startswith("exec /usr/lib/frr/zebra ")
-        assert p.node(r).exec[1].endswith("/usr/lib/frr/ospfd -f /etc/frr/frr.conf -A 127.0.0.1")
-        assert p.node(r).startup == ["install -d -o frr -g frr -m 0755 /run/frr"]
+        assert p.node(r).exec[1].endswith(
+            "/usr/lib/frr/ospfd -u root -g frrvty -f /etc/frr/frr.conf -A 127.0.0.1")
+        assert p.node(r).startup == ["install -d -m 0755 /run/frr"]
     pc = p.node("pc")
     assert pc.files == [] and pc.exec == [] and pc.startup == []
     # The host keeps its static default route (via r3, its segment's router).

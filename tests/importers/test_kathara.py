@@ -187,10 +187,10 @@ def test_two_frr_protocols_one_as_routing_the_other_as_exec(tmp_path: Path) -> N
     r1, r2 = t["nodes"]["r1"], t["nodes"]["r2"]
     assert r1["routing"] == "bgp"
     assert len(r1["exec"]) == 1 and r1["exec"][0].endswith(
-        "exec /usr/lib/frr/ospfd -f /etc/frr/frr.conf -A 127.0.0.1")
+        "exec /usr/lib/frr/ospfd -u root -g frrvty -f /etc/frr/frr.conf -A 127.0.0.1")
     assert "routing" not in r2  # no protocol netlab knows: zebra, staticd, isisd as exec
     assert [x.split("exec ")[-1].split()[0] for x in r2["exec"]] == [
         "/usr/lib/frr/zebra", "/usr/lib/frr/staticd", "/usr/lib/frr/isisd"]
     script = r2["files"]["/root/r2.startup"]["content"].splitlines()
-    assert script[1].startswith("install -d -o frr -g frr -m 0755 /run/frr")
+    assert script[1].startswith("install -d -m 0755 /run/frr")
     assert api.load(d).name == "demo"  # and it validates

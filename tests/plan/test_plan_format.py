@@ -59,9 +59,12 @@ def test_a_plan_saved_by_the_previous_netlab_reads() -> None:
     assert json.loads(old)["format"] == 1
     plan = Plan.from_json(old)
     new = load("topologies/natgw.toml").plan
-    # Expectations gained keys since (state, within...): the rest is the same plan.
+    # Expectations gained keys since (state, within...), and the plan the digest of its
+    # source text: the rest is the same plan.
     assert len(plan.expect) == len(new.expect) and all(e.within == 0 for e in plan.expect)
-    assert plan.model_copy(update={"expect": new.expect}) == new
+    assert plan.source_sha256 == ""
+    assert plan.model_copy(update={"expect": new.expect,
+                                   "source_sha256": new.source_sha256}) == new
     assert plan.hosts == json.loads(old)["nodes"][0]["hosts"]
 
 

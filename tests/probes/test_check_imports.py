@@ -34,6 +34,16 @@ main()
 def test_check_of_a_deployed_lab_imports_no_scapy(deploy: Callable[[str], Plan]) -> None:
     text = NATGW.read_text().replace('name = "natgw"', 'name = "{name}"', 1)
     plan = deploy(text)
+    # The web server (started by `exec`) may not listen yet: `netlab check` by hand is
+    # final at once, and starts in ~0.2 s now (netlab/cli/fast.py).
+    import time
+
+    from netlab import api
+
+    for _ in range(40):
+        if api.check(plan.lab).ok:
+            break
+        time.sleep(0.25)
     r = subprocess.run([sys.executable, "-c", PROBE, plan.lab], capture_output=True,
                        text=True, check=False)
     assert r.returncode == 0, r.stdout + r.stderr

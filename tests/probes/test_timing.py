@@ -23,7 +23,7 @@ from tests.support.cli import run as netlab_cli
 from tests.support.netns import netns_exec, pin_neighbours
 from tests.support.traffic import busy_cpu
 
-pytestmark = pytest.mark.root
+pytestmark = [pytest.mark.root, pytest.mark.host_exclusive]
 
 LOSSY = """
 [lab]

@@ -127,16 +127,19 @@ def test_mode_and_verb_choice(monkeypatch):
     assert "validate" not in join.MACHINE_VERBS and "deploy" in join.MACHINE_VERBS
 
 
-def test_uplink_refused_by_preflight_and_deploy(tmp_path):
+def test_uplink_refused_by_preflight_and_deploy(tmp_path, monkeypatch):
     from netlab import api
+    from netlab.backends.userns import uplink
 
     f = tmp_path / "up.toml"
     f.write_text((TOPOLOGIES / "two-hosts.toml").read_text() + '\n[uplink]\nnode = "h1"\n')
+    monkeypatch.setattr(uplink, "helper", lambda: None)  # slirp4netns not installed
     with pytest.raises(TopologyError) as e:
         api.load(f, backend=UsernsBackend())
     text = e.value.render()
-    assert "uplink: an uplink connects the lab to the host, and needs root" in text
-    assert "fix: remove the [uplink] section" in text
+    assert "uplink: an uplink connects the lab to the host" in text
+    assert "slirp4netns is not installed" in text and "apt-get install slirp4netns" in text
+    assert "remove the [uplink] section" in text
     # Without the uplink: no problem from this backend.
     f.write_text((TOPOLOGIES / "two-hosts.toml").read_text())
     assert api.load(f, backend=UsernsBackend()).plan.uplink is None

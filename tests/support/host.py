@@ -96,8 +96,11 @@ def leftovers(lab: str, prefix: str | None = None, *,
     # Mounts not already named above: a lazily detached namespace pin whose file is gone,
     # a bind mount under a state directory that was removed beneath it.
     named = {f"{NETNS_RUN_DIR}/{n}" for n in netns_names() if mine(n)}
+    top = str(state)
     for point in sorted(set(mount_points())):
-        in_state = f"/{lab}/" in point or point.endswith(f"/{lab}")
+        # Under this lab's own state directory only: a lab of the same name in another
+        # run directory (another pytest-xdist worker's, another suite run's) is not ours.
+        in_state = point == top or point.startswith(top + "/")
         pin = point.startswith(NETNS_RUN_DIR + "/") and mine(point.rsplit("/", 1)[1])
         if (in_state and not state.exists()) or (pin and point not in named):
             out.append(f"mount {point}")

@@ -9,6 +9,7 @@ skipped with the reason; `-m "not root"` selects the pure tests, which need no p
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import subprocess
@@ -20,6 +21,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from tests.support.deploy import Labs
+from tests.support.names import RUN
 from tests.support.netns import netns_exec
 from tests.support.traffic import Listeners
 
@@ -27,6 +29,13 @@ if TYPE_CHECKING:
     from netlab.plan.model import Plan
 
 ROOT_FIXTURES = {"labs", "deploy", "run_dir", "nft_rules"}
+# The host lock: root tests share it, tests marked `host_exclusive` (they compare the
+# whole host before and after, or time the machine) hold it alone. It is the machine's,
+# not the run's: pytest-xdist workers and a second suite run at once all take it.
+HOST_LOCK = "/run/lock/netlab-tests.lock"
+# Taken briefly before the host lock: a test waiting to run alone keeps new tests from
+# starting meanwhile (flock itself would let readers pass it forever).
+HOST_GATE = "/run/lock/netlab-tests.gate"
 NOT_ROOT = "needs root (network namespaces); run as root, or select -m 'not root'"
 
 
@@ -46,6 +55,14 @@ def pytest_configure(config: pytest.Config) -> None:
         del os.environ["PYTHONDONTWRITEBYTECODE"]
 
 
+def pytest_make_parametrize_id(config: pytest.Config, val: object, argname: str) -> str | None:
+    """A parameter holding this run's token (tests/support/names.py RUN, different in each
+    pytest-xdist worker) gets an id without it: every worker must collect the same tests."""
+    if isinstance(val, str) and RUN in val:
+        return val.replace(RUN, "RUN").encode("unicode_escape").decode("ascii")
+    return None
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         if ROOT_FIXTURES & set(getattr(item, "fixturenames", ())):
@@ -56,6 +73,59 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if item.get_closest_marker("root"):
             item.add_marker(skip)
+
+
+class _HostLock:
+    """This process's hold on HOST_LOCK: shared, exclusive or none."""
+
+    def __init__(self) -> None:
+        self.fd: int | None = None
+        self.mode = 0
+
+    @staticmethod
+    def _open(path: str) -> int:
+        return os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+
+    def hold(self, mode: int) -> None:
+        if self.mode == mode:
+            return
+        # Never wait while holding: a change of mode lets go first (no deadlock between
+        # two processes each holding one and wanting the other).
+        self.release()
+        gate = self._open(HOST_GATE)
+        try:
+            fcntl.flock(gate, fcntl.LOCK_EX)
+            fd = self._open(HOST_LOCK)
+            fcntl.flock(fd, mode)
+        finally:
+            os.close(gate)  # closing lets go of the gate
+        self.fd, self.mode = fd, mode
+
+    def release(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+        self.fd, self.mode = None, 0
+
+
+_HOST = _HostLock()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None
+                            ) -> Iterator[None]:
+    """Root tests run side by side (pytest-xdist) except those marked `host_exclusive`.
+    Held for one test, its set-up and tear-down included: a module-scoped lab is made and
+    removed inside a test's hold, and one that merely stays up between tests changes
+    nothing an exclusive test compares before and after."""
+    if os.geteuid() == 0:
+        if item.get_closest_marker("host_exclusive"):
+            _HOST.hold(fcntl.LOCK_EX)
+        elif item.get_closest_marker("root"):
+            _HOST.hold(fcntl.LOCK_SH)
+    try:
+        yield
+    finally:
+        _HOST.release()
 
 
 @pytest.fixture

@@ -72,3 +72,34 @@ def test_labs_refuse_a_fixed_name(tmp_path: Path) -> None:
 def test_force_clean_refuses_a_lab_of_someone_else() -> None:
     with pytest.raises(AssertionError, match="not cleaning|t5other"):
         host.force_clean("t5other")
+
+
+def test_host_lock_is_shared_by_root_tests_and_exclusive_for_host_exclusive_ones(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The lock that lets root tests run side by side (pytest-xdist) but a
+    `host_exclusive` test alone (tests/support/plugin.py), checked with flock itself."""
+    import fcntl
+
+    from tests.support import plugin
+
+    monkeypatch.setattr(plugin, "HOST_LOCK", str(tmp_path / "lock"))
+    monkeypatch.setattr(plugin, "HOST_GATE", str(tmp_path / "gate"))
+
+    def other(mode: int) -> bool:
+        """Whether another holder could take the lock in `mode` now."""
+        fd = os.open(tmp_path / "lock", os.O_RDWR | os.O_CREAT)
+        try:
+            fcntl.flock(fd, mode | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            return False
+        finally:
+            os.close(fd)
+
+    mine = plugin._HostLock()
+    mine.hold(fcntl.LOCK_SH)
+    assert other(fcntl.LOCK_SH) and not other(fcntl.LOCK_EX)
+    mine.hold(fcntl.LOCK_EX)  # a change of mode lets go first, then takes the new one
+    assert not other(fcntl.LOCK_SH) and not other(fcntl.LOCK_EX)
+    mine.release()
+    assert other(fcntl.LOCK_EX)

@@ -29,7 +29,7 @@ from netlab.state import layout
 from netlab.state.journal import Record
 from netlab.state.layout import deployed_labs, lab_dir
 from netlab.state.locks import lab_lock
-from netlab.state.plans import write_plan
+from netlab.state.plans import mark_deployed, write_plan
 
 Warn = Callable[[str], None]
 
@@ -82,6 +82,7 @@ def _deploy(plan: Plan, force: bool) -> Record:
                     for _name, step in PHASES:
                         step(ctx)
                     ctx.interrupts.check()  # Ctrl-C during the last phase rolls back too
+                    mark_deployed(plan.lab)  # a check right after it lets the lab settle
                 except BaseException as e:
                     note = _roll_back(ctx)
                     if isinstance(e, NetlabError):

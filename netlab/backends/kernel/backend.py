@@ -67,6 +67,11 @@ class KernelBackend:
 
         return read_plan(lab)
 
+    def deployed_at(self, lab: str) -> float | None:
+        from netlab.state.plans import deployed_at
+
+        return deployed_at(lab)
+
     def status(self, lab: str) -> LabStatus:
         from netlab.backends.kernel.observe import lab_status
 

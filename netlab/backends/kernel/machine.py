@@ -14,6 +14,9 @@ The upper directories live in the lab's `machines` tmpfs (`<lab>/machines/<node>
 the host can read what a node wrote, and destroy frees it all by unmounting the lab's
 state directory.
 
+Some host directories are made in a node's upper layer before its overlays are mounted
+(layers.py): what a user namespace's overlay cannot copy up or look into.
+
 Every command netlab runs in a node (plan `exec` and `startup`, `netlab exec/shell`, the
 probes that run commands) enters that mount namespace, with /root as its working
 directory: in a thread of this process that joins the node's namespaces before it
@@ -41,6 +44,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from netlab.backends.kernel.layers import (
+    STATE_DIRS,
+    USERNS_STATE_DIRS,
+    Prepared,
+    file_dirs,
+    may_list,
+    state_dirs,
+)
 from netlab.errors import NamespaceGone, NetlabError, namespace_gone
 from netlab.linux import mounts
 from netlab.linux.mounts import (
@@ -166,11 +177,27 @@ class Builder:
     error: BaseException | None = None
     sys_ro: bool = False  # the host's /sys is read-only: so is the nodes' (a container's)
     data: dict[tuple[str, str], bytes] = field(default_factory=dict)  # files to copy
-    # In a user namespace (rootless) overlayfs keeps its whiteouts in user.* xattrs:
-    # trusted.* needs the initial namespace's CAP_SYS_ADMIN.
-    overlay_options: str = field(
-        default_factory=lambda: ",userxattr" if in_child_userns() else "")
+    # In a user namespace (rootless) overlayfs keeps its whiteouts and opaque marks in
+    # user.* xattrs: trusted.* needs the initial namespace's CAP_SYS_ADMIN.
+    userns: bool = field(default_factory=in_child_userns)
     cancel: threading.Event = field(default_factory=threading.Event)
+    state: list[Prepared] = field(default_factory=list)  # STATE_DIRS, read once
+    listable: dict[str, bool] = field(default_factory=dict)  # top-level dir -> may_list
+
+    @property
+    def overlay_options(self) -> str:
+        return ",userxattr" if self.userns else ""
+
+    @property
+    def opaque_xattr(self) -> str:
+        return ("user" if self.userns else "trusted") + ".overlay.opaque"
+
+    def may_list_top(self, top: str) -> bool:
+        """Whether the node's overlay can look into and list a top-level host directory
+        (False: /root, 0700, in a user namespace): else the node gets its own there."""
+        if top not in self.listable:
+            self.listable[top] = may_list(top)
+        return self.listable[top]
 
     def close(self) -> None:
         """Close the descriptors of the namespaces made (pinned ones stay alive)."""
@@ -186,6 +213,8 @@ class Builder:
             for f in node.files:
                 if f.source is not None:
                     self.data[(node.name, f.path)] = _read_source(f.source)
+        # Root's copy-up works but for /var/tmp (module docstring).
+        self.state = state_dirs(STATE_DIRS + (USERNS_STATE_DIRS if self.userns else ()))
         n = len(self.nodes)
         chunks = [self.nodes[:n // 2], self.nodes[n // 2:]] if n >= PARALLEL_NODES \
             else [self.nodes]
@@ -219,6 +248,7 @@ class Builder:
                     if self.cancel.is_set() or self.error is not None:
                         return
                     node_dirs("/run", node, self.hosts)
+                    self._prepare(f"/run/{node.name}/upper", node)
                     unshare(CLONE_NEWNS)
                     try:
                         self._furnish(node, own_net)
@@ -232,11 +262,32 @@ class Builder:
         except BaseException as e:  # handed to run()
             self.error = e
 
+    def _prepare(self, upper: str, node: NodePlan) -> None:
+        """Make the prepared directories (module docstring) in the node's upper layer:
+        the state directories (in a user namespace), then those on the way to its files
+        (below top-level directories the overlay can look into)."""
+        dirs = {d.path: d for d in self.state}
+        for d in file_dirs(node, FRESH):
+            if self.may_list_top(top_dir(d.path)):
+                dirs.setdefault(d.path, d)
+        for d in dirs.values():  # parents first: each list is in that order
+            path = upper + d.path
+            os.mkdir(path)
+            os.chmod(path, stat.S_IMODE(d.st.st_mode))  # the node's root's (module doc)
+            with contextlib.suppress(OSError):  # the host's group, where it is mapped
+                os.chown(path, -1, d.st.st_gid)
+            if d.opaque:
+                os.setxattr(path, self.opaque_xattr, b"y")
+
     def _furnish(self, node: NodePlan, own_net: int) -> None:
         """Mount the node's view in this (new, unshared) namespace and write its files."""
         mine = f"/run/{node.name}"  # the machines tmpfs is at /run in the base
         for d in overlays(node):
             sub = d.lstrip("/")
+            if not self.may_list_top(d):
+                # The overlay could not list or look into it: the node's own, empty.
+                mounts.mount(f"{mine}/upper/{sub}", d, None, MS_BIND)
+                continue
             mounts.mount("overlay", d, "overlay", MS_NOSUID,
                          f"lowerdir={d},upperdir={mine}/upper/{sub},workdir={mine}/work/{sub}"
                          + self.overlay_options)
@@ -279,7 +330,8 @@ def node_dirs(root: str, node: NodePlan, hosts: str) -> None:
         os.mkdir(os.path.join(d, part), 0o755)
         for top in overlays(node):
             os.mkdir(os.path.join(d, part, top.lstrip("/")), 0o755)
-    _copy_mode(os.path.join(d, "upper", "root"), "/root")
+    with contextlib.suppress(OSError):
+        _copy_mode(os.path.join(d, "upper", "root"), os.stat("/root"))
     for fresh, mode in FRESH.items():
         p = os.path.join(d, fresh.lstrip("/"))
         os.mkdir(p)
@@ -294,11 +346,12 @@ def node_dirs(root: str, node: NodePlan, hosts: str) -> None:
         _write_new(os.path.join(etc, name), text.encode(), 0o644)
 
 
-def _copy_mode(path: str, like: str) -> None:
-    """An overlay's merged root takes the upper directory's owner and mode: the host's."""
+def _copy_mode(path: str, st: os.stat_result) -> None:
+    """An overlay's merged root takes the upper directory's owner and mode: the host's
+    (the owner where it is mapped: in a user namespace the host's root is not, and the
+    directory stays the user's, uid 0 in there)."""
+    os.chmod(path, stat.S_IMODE(st.st_mode))
     with contextlib.suppress(OSError):
-        st = os.stat(like)
-        os.chmod(path, stat.S_IMODE(st.st_mode))
         os.chown(path, st.st_uid, st.st_gid)
 
 

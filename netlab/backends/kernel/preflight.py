@@ -240,13 +240,30 @@ def frr_problems(model: TopologyFile) -> list[Problem]:
         needed[FRR_DAEMONS / PROTOCOLS[proto].daemon] = None
     needed[VTYSH] = None
     missing = [p for p in needed if not os.access(p, os.X_OK)]
-    if not missing:
-        return []
     lab_wide = model.lab.routing in running.values()
     where = "lab.routing" if lab_wide else "nodes." + toml_key(
         next(n for n in running if model.nodes[n].routing is not None))
     names = sorted(set(running.values()))
+    if not missing:
+        return _frr_group_problems(where, names)
     return [Problem(where, f"routers run {' and '.join(names)}, but FRR is not installed on"
                     f" this machine (no {', '.join(map(str, missing))})",
                     f"install the Debian package {FRR_PACKAGE!r}: apt-get install"
                     f" {FRR_PACKAGE} (scripts/install.sh does)")]
+
+
+def _frr_group_problems(where: str, names: list[str]) -> list[Problem]:
+    """The daemons run with `-g frrvty` (compile/frr/plans.py): without that group FRR
+    exits at start ("could not lookup group"). The Debian package makes it."""
+    import grp
+
+    from netlab.compile.frr.plans import VTY_GROUP
+
+    try:
+        grp.getgrnam(VTY_GROUP)
+        return []
+    except KeyError:
+        return [Problem(where, f"routers run {' and '.join(names)}, but this machine has no"
+                        f" group {VTY_GROUP!r} (FRR's vty group, which netlab starts FRR's"
+                        " daemons with)", f"add it: groupadd --system {VTY_GROUP} (the"
+                        f" Debian package {FRR_PACKAGE!r} makes it)")]

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from netlab.backends.kernel.backend import KernelBackend
 
 if TYPE_CHECKING:
+    from netlab.backends.kernel.observe import LabStatus
     from netlab.errors import Problem
     from netlab.plan.model import Plan
     from netlab.topology.model import TopologyFile
@@ -19,59 +20,21 @@ if TYPE_CHECKING:
 _HOST_NEIGH = "net.ipv4.neigh.default.gc_thresh3"
 _NEIGH_DEFAULT = 1024
 
-UPLINK_MESSAGE = ("an uplink connects the lab to the host, and needs root: a veth end,"
-                  " an address, routes and an nftables table in the host's own namespace,"
-                  " and net.ipv4.ip_forward, a host sysctl; a lab deployed without root"
-                  " lives in your own user namespace and cannot touch the host")
-UPLINK_FIX = ("remove the [uplink] section to deploy without root, or deploy as root"
-              " (sudo netlab deploy ...)")
 
+def cap_problems(plan: Plan) -> list[Problem]:
+    """A student's caps on labs and namespaces (the machine's NETLAB_MAX_LABS_PER_USER,
+    NETLAB_MAX_NAMESPACES_PER_USER; classroom/limits.py), said before anything is built;
+    a redeploy of the same lab replaces it and is not counted twice."""
+    from netlab.classroom import limits
+    from netlab.errors import Problem, UsageError
 
-def file_problems(plan: Plan) -> list[Problem]:
-    """Files of the plan (a node's `files`, FRR's configuration) that go into a host
-    directory the user may not enter, e.g. /etc/frr (frr:frr, 0750): in the user's
-    namespace its owner is unmapped, only its "others" bits apply, and the node's overlay
-    cannot look into it (machine.py). Said before anything is built, once per node and
-    directory."""
-    import os
-    import stat
-
-    from netlab.backends.kernel.machine import FRESH
-    from netlab.errors import Problem
-
-    out: list[Problem] = []
-    for node in plan.nodes:
-        seen: set[str] = set()
-        for f in node.files:
-            parts = f.path.strip("/").split("/")[:-1]
-            if not parts or "/" + parts[0] in FRESH:
-                continue  # the node's own fresh /tmp, /run
-            d = ""
-            for part in parts:
-                d += "/" + part
-                try:
-                    st = os.stat(d)
-                except OSError:
-                    break  # not on the host: made in the node's own layer
-                if not os.access(d, os.X_OK):
-                    if d not in seen:
-                        seen.add(d)
-                        out.append(Problem(
-                            f"nodes.{node.name}.files",
-                            f"{f.path} cannot be written without root: {d} belongs to"
-                            f" {_owner(st.st_uid)} (mode {stat.S_IMODE(st.st_mode):04o}),"
-                            " which you may not enter",
-                            "deploy this lab as root (sudo netlab deploy ...)"))
-                    break
-    return out
-
-
-def _owner(uid: int) -> str:
-    from netlab.errors import who
-    from netlab.linux.userns import in_child_userns
-
-    # Inside the user namespace every other owner shows as the overflow uid (nobody).
-    return "another user" if uid == 65534 and in_child_userns() else who(uid)
+    try:
+        limits.check(limits.Caps.defaults(), 1, len(plan.namespaces), replacing=plan.lab,
+                     options=False)
+    except UsageError as e:
+        return [Problem("lab", str(e), "destroy a lab you no longer need (netlab list,"
+                        " then netlab destroy NAME), or ask your teacher for a higher cap")]
+    return []
 
 
 class UsernsBackend(KernelBackend):
@@ -80,23 +43,53 @@ class UsernsBackend(KernelBackend):
     name = "userns"
 
     def preflight(self, model: TopologyFile, plan: Plan | None = None) -> list[Problem]:
-        from netlab.errors import Problem
+        from netlab.backends.userns import uplink
 
-        problems = []
-        if model.uplink is not None:
-            problems.append(Problem("uplink", UPLINK_MESSAGE, UPLINK_FIX))
+        problems: list[Problem] = uplink.problems(model, plan)  # slirp4netns (uplink.py)
         if plan is not None:
-            problems += file_problems(plan)
+            problems += cap_problems(plan)
         # Sysctls: the kernel backend's own check writes each into scratch namespaces;
         # run inside the user namespace, it finds those the kernel refuses there too.
         return problems + super().preflight(model, plan)
 
     def deploy(self, plan: Plan, force: bool = False) -> None:
-        from netlab.errors import UsageError
+        if plan.uplink is None:
+            super().deploy(plan, force)
+            return
+        # The uplink is slirp4netns's tap, made once the node exists (uplink.py).
+        from netlab.backends.kernel.phases import DeployError
+        from netlab.backends.userns import uplink
 
-        if plan.uplink is not None:  # preflight said so; a Plan given directly too
-            raise UsageError(f"lab {plan.lab}: {UPLINK_MESSAGE}. Fix: {UPLINK_FIX}")
-        super().deploy(plan, force)
+        plan = uplink.rootless_plan(plan)
+        super().deploy(uplink.inner_plan(plan), force)
+        try:
+            uplink.attach(plan)
+        except BaseException as e:  # Ctrl-C too: no lab is left half made
+            try:
+                self.destroy(plan.lab)
+                note = "nothing was built (this deploy removed everything it had made)"
+            except Exception as d:  # noqa: BLE001  (said, with what to do)
+                note = f"removing the lab failed too ({d}): `netlab destroy {plan.lab}`"
+            if not isinstance(e, (uplink.UplinkError, OSError)):
+                raise
+            why = e if isinstance(e, uplink.UplinkError) else (e.strerror or e)
+            raise DeployError(f"cannot deploy lab {plan.lab!r}: its uplink"
+                              f" ({uplink.HELPER}): {why}; {note}") from None
+
+    def status(self, lab: str) -> LabStatus:
+        """As the kernel backend's, except the uplink: its "host end" is slirp4netns,
+        outside the user's namespaces; the keeper (a process of the node) stands for it."""
+        from netlab.backends.userns import uplink
+
+        st = super().status(lab)
+        up = self.plan(lab).uplink
+        if up is None or up.host_ifname != uplink.HOST_IFNAME:
+            return st
+        st.nodes = [n for n in st.nodes if not (n.name == "host" and n.netns == "(host)")]
+        st.drift = [d for d in st.drift if not d.startswith(f"host: uplink interface"
+                                                           f" {up.host_ifname} ")
+                    and not d.startswith(f"host: address {up.host_address} on ")]
+        return st
 
     def raise_neighbour_limits(self, lab: str, entries: int, target: dict[str, int]
                                ) -> list[str]:

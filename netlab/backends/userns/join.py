@@ -29,9 +29,8 @@ from netlab.backends.userns.state import RootlessError
 FLAG = "--rootless"
 BACKEND = "userns"
 # Verbs that act on deployed labs or deploy them: these run inside the user's namespaces.
-# Not `web`: joined, its listening socket would be in the user's network namespace, out
-# of the browser's reach (it needs a socket opened before joining; until then it says it
-# needs root).
+# Not `web`: it opens its listening socket first, in the host's network namespace where
+# the browser is, then joins (enter_for, from netlab/cli/web.py).
 MACHINE_VERBS = frozenset({
     "deploy", "destroy", "list", "status", "exec", "shell", "ping", "trace", "probe",
     "pingall", "check", "link", "capture",
@@ -66,18 +65,49 @@ def enter_from_cli(argv: list[str] | None = None) -> None:
     if verb_of(argv[1:]) not in MACHINE_VERBS or "-h" in argv or "--help" in argv:
         return
     try:
-        enter()
+        enter(verb_of(argv[1:]))
     except RootlessError as e:
         print(f"error: {e}", file=sys.stderr, flush=True)
         sys.exit(e.exit_code)
 
 
-def enter() -> None:
+def pending() -> bool:
+    """Rootless mode was chosen (enter_from_cli) and this process is not inside yet: a
+    verb outside MACHINE_VERBS that still needs the labs (`web`) joins with enter_for."""
+    import netlab.backends as backends
+    from netlab.linux.userns import in_child_userns
+
+    return backends.DEFAULT == BACKEND and not in_child_userns()
+
+
+def enter_for(verb: str) -> None:
+    """Join the user's namespaces from a verb that first did something outside (`web`
+    opens its listening socket in the host's network namespace): as enter_from_cli does
+    for MACHINE_VERBS. Must still be the process's only thread."""
+    import threading
+
+    if threading.active_count() != 1 or len(os.listdir("/proc/self/task")) != 1:
+        raise RuntimeError(f"netlab {verb}: joined after a thread was started")
+    try:
+        enter(verb)
+    except RootlessError as e:
+        print(f"error: {e}", file=sys.stderr, flush=True)
+        sys.exit(e.exit_code)
+
+
+def enter(verb: str | None = None) -> None:
     """Join (or start) the holder; fork; return in the child. Needs a single thread."""
     from netlab.state import layout
 
     home = state.state_dir()
     cwd = _cwd()
+    if verb == "deploy":
+        from netlab.backends.userns import uplink
+
+        if uplink.helper() is not None:
+            # Outside, for as long as the command runs: the lab's uplink is started from
+            # the host's namespaces, which nothing joined can reach again (uplink.py).
+            uplink.start_launcher()
     lock = state.open_lock(home)
     # Shared while the command runs: other commands of the user's run alongside (a
     # capture while a ping), and none of them ends the holder under it (that takes the
@@ -104,7 +134,15 @@ def enter() -> None:
     if child == 0:
         os.close(joined[0])
         return
+    _close_launcher()  # the launcher ends when the child, its only user, does
     _wait_and_exit(child, lock, home, joined)
+
+
+def _close_launcher() -> None:
+    mod = sys.modules.get("netlab.backends.userns.uplink")
+    if mod is not None and mod.launcher_fd is not None:
+        os.close(mod.launcher_fd)
+        mod.launcher_fd = None
 
 
 def _joined(home: Path) -> tuple[int, tuple[int, int]] | None:

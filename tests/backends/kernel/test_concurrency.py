@@ -100,6 +100,7 @@ def test_ten_labs_deploy_and_destroy_in_parallel(labs) -> None:  # type: ignore[
         assert fwd_before == fwd_after, "ip_forward not restored"
 
 
+@pytest.mark.host_exclusive  # the host's own ip_forward, before and after
 def test_simultaneous_destroys_restore_forwarding(labs) -> None:  # type: ignore[no-untyped-def]
     """Two uplink labs destroyed at the same moment, each pausing before its state
     directory goes: the host's ip_forward still ends as it was before either lab."""

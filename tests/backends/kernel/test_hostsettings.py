@@ -13,7 +13,7 @@ import pytest
 from tests.support import hostsnap, topogen
 from tests.support.names import renamed_doc, run_prefix
 
-pytestmark = pytest.mark.root
+pytestmark = [pytest.mark.root, pytest.mark.host_exclusive]
 
 P = run_prefix("t5")  # this run's lab names: two runs at once never share one
 

@@ -109,6 +109,7 @@ def _host_view() -> tuple[object, ...]:
 
 
 @pytest.mark.root
+@pytest.mark.host_exclusive
 def test_the_probe_touches_nothing_on_the_host() -> None:
     before = _host_view()
     sysctl_problems(_model())

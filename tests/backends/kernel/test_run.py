@@ -91,6 +91,7 @@ def _host_forwarding() -> str:
     return Path("/proc/sys/net/ipv4/ip_forward").read_text().strip()
 
 
+@pytest.mark.host_exclusive  # the host's own ip_forward, before and after
 def test_uplink_host_side(labs) -> None:  # type: ignore[no-untyped-def]
     """Only the host side is checked: no packet is sent beyond the host."""
     from netlab.linux.nft import host_table_exists

@@ -15,7 +15,7 @@ from tests.support import topogen
 from tests.support.host import leftovers, mount_points, netns_names
 from tests.support.names import run_prefix
 
-pytestmark = pytest.mark.root
+pytestmark = [pytest.mark.root, pytest.mark.host_exclusive]
 
 P = run_prefix("t5")  # this run's lab names: two runs at once never share one
 

@@ -28,7 +28,7 @@ from tests.support.host import HOST_DIR, host_holders, leftovers, netns_names, s
 from tests.support.names import RUN, run_prefix
 from tests.support.netns import kernel_ping
 
-pytestmark = pytest.mark.root
+pytestmark = [pytest.mark.root, pytest.mark.host_exclusive]
 
 P = run_prefix("t5")  # this run's lab names: two runs at once never share one
 
