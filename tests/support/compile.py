@@ -16,7 +16,7 @@ from netlab.errors import Problem, TopologyError
 from netlab.plan.model import Plan
 from netlab.topology.loader import parse
 from netlab.topology.model import TopologyFile
-from tests.support.names import renamed_doc, run_prefix
+from tests.support.names import is_ours, renamed_doc, run_prefix
 
 
 def compile_text(text: str) -> Compiled:
@@ -48,8 +48,10 @@ def plan_from(source: Path | str, name: str, edit: Callable[[dict[str, Any]], No
               ) -> Plan:
     """Compile a topology file (or TOML text) renamed to lab `name` (prefix = name), made
     this run's own: "t3exec" -> "t3<token>exec" (cut to 12), so that two runs at once
-    never deploy the same lab."""
-    if name.startswith("t3") and not name.startswith(run_prefix("t3")):
+    never deploy the same lab. A name that is already this run's (unique_name("t") may
+    start with "t3" too) is kept: the lab a test deploys by that name must be the one its
+    fixture destroys."""
+    if name.startswith("t3") and not is_ours(name):
         name = (run_prefix("t3") + name[2:])[:12]
     if isinstance(source, Path):
         raw = tomllib.loads(source.read_text())

@@ -103,3 +103,17 @@ def test_host_lock_is_shared_by_root_tests_and_exclusive_for_host_exclusive_ones
     assert not other(fcntl.LOCK_SH) and not other(fcntl.LOCK_EX)
     mine.release()
     assert other(fcntl.LOCK_EX)
+
+
+def test_plan_from_keeps_a_unique_name_that_starts_like_a_run_prefix() -> None:
+    """unique_name("t") starts with "t3" one time in 16: plan_from must not rename it (the
+    lab deployed by that name would then not be the one the fixture destroys), while a
+    hand-written "t3..." name still becomes this run's."""
+    from tests.support.compile import plan_from
+
+    text = "[lab]\nname = \"x\"\n[nodes.a]\n"
+    name = ""
+    while not name.startswith("t3"):
+        name = unique_name("t")
+    assert plan_from(text, name).lab == name
+    assert plan_from(text, "t3exec").lab == (run_prefix("t3") + "exec")[:12]

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
 import threading
-import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -167,22 +167,34 @@ def test_link_names_are_checked(routed: Plan) -> None:
     assert code == 2 and 'did you mean "r"' in err
 
 
+@contextlib.contextmanager
+def _pinging(netns: str, addr: str) -> Iterator[None]:
+    """One ping every 0.3 s until the block ends: the capture's start (it imports scapy)
+    may take seconds on a loaded machine, and a ping sent before it listens is not seen."""
+    done = threading.Event()
+
+    def traffic() -> None:
+        while not done.wait(0.3):
+            kernel_ping(netns, addr)
+
+    t = threading.Thread(target=traffic)
+    t.start()
+    try:
+        yield
+    finally:
+        done.set()
+        t.join()
+
+
 def test_capture_writes_a_pcap_wireshark_reads(routed: Plan, tmp_path: Path) -> None:
     from scapy.all import ICMP, rdpcap
 
     h1 = routed.node("h1")
     pcap = tmp_path / "cap.pcap"
 
-    def traffic() -> None:
-        time.sleep(0.3)
-        kernel_ping(h1.netns, "10.78.1.2")
-        kernel_ping(h1.netns, "10.78.1.2")
-
-    t = threading.Thread(target=traffic)
-    t.start()
-    code, _, err = run("capture", "--lab", f"{P}r", "r:eth0", "-w", str(pcap), "--count", "2",
-                       "--filter", "icmp", "--seconds", "10")
-    t.join()
+    with _pinging(h1.netns, "10.78.1.2"):
+        code, _, err = run("capture", "--lab", f"{P}r", "r:eth0", "-w", str(pcap), "--count",
+                           "2", "--filter", "icmp", "--seconds", "10")
     assert code == 0, err
     packets = rdpcap(str(pcap))
     assert len(packets) == 2
@@ -193,11 +205,9 @@ def test_capture_writes_a_pcap_wireshark_reads(routed: Plan, tmp_path: Path) -> 
 def test_capture_prints_one_line_per_packet(routed: Plan) -> None:
     h1, h2 = routed.node("h1"), routed.node("h2")
     h2_addr = h2.interfaces[0].addresses[0].split("/")[0]
-    t = threading.Timer(0.3, kernel_ping, (h1.netns, h2_addr))  # crosses the switch
-    t.start()
-    code, out, err = run("capture", "--lab", f"{P}r", "lan:br0", "--count", "2", "--filter",
-                         "icmp", "--seconds", "10")
-    t.join()
+    with _pinging(h1.netns, h2_addr):  # crosses the switch
+        code, out, err = run("capture", "--lab", f"{P}r", "lan:br0", "--count", "2",
+                             "--filter", "icmp", "--seconds", "10")
     assert code == 0, err
     lines = out.strip().splitlines()
     assert len(lines) == 2 and "ICMP echo request" in lines[0] and "ICMP echo reply" in lines[1]

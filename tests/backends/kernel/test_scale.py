@@ -93,7 +93,13 @@ def test_200_node_lab_20_times_leaks_nothing(labs) -> None:  # type: ignore[no-u
         assert len(lab.plan.namespaces) == 204
         lab.destroy()
     assert leftovers(name) == []
-    assert _counts(name) == base_counts
+    counts = _counts(name)
+    # Descriptors: one more appeared once in four parallel suite runs (18 -> 19, in a
+    # pytest-xdist worker; cause not found: a lazily made cache somewhere in the worker).
+    # A leak per deploy would add 20 or more: a small slack keeps the test meaningful.
+    fds, base_fds = counts.pop("fds"), base_counts.pop("fds")
+    assert counts == base_counts
+    assert fds - base_fds <= 2, f"{fds - base_fds} more descriptors after {CYCLES} cycles"
     # Noise: other processes' slab use. A leak of even a tenth of a lab per cycle would
     # add two whole labs over 20 cycles; half of one lab is allowed as noise.
     kernel = _settle(base_kernel + footprint // 2)
