@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 import pytest
 
 from tests.support.cli import run
 from tests.web.browser import Browser, missing
+from tests.web.shared import edge_of
 
 if TYPE_CHECKING:
     from netlab.plan.model import Plan
@@ -54,32 +54,7 @@ def lab(deploy) -> Plan:  # type: ignore[no-untyped-def]
     return deploy(LAB)
 
 
-@pytest.fixture(scope="module")
-def url(lab: Plan) -> Iterator[str]:
-    from netlab.web.server import Background, make_app
-    from netlab.web.source import ApiSource
 
-    server = Background(make_app(ApiSource(), "test-token"))
-    try:
-        yield server.url
-    finally:
-        server.stop()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    b = Browser()
-    try:
-        yield b
-    finally:
-        b.close()
-
-
-def _edge(lab: Plan, a: str, b: str) -> str:
-    from netlab.plan import wires
-    from netlab.web.view import edge_id
-
-    return edge_id(wires.find(lab, a, b).index)
 
 
 def test_page_shows_every_node(browser: Browser, url: str, lab: Plan) -> None:
@@ -97,7 +72,7 @@ def test_page_shows_every_node(browser: Browser, url: str, lab: Plan) -> None:
 
 def test_link_down_shows_within_two_seconds(browser: Browser, url: str, lab: Plan) -> None:
     browser.open(url, lab.lab)
-    edge = _edge(lab, "gw", "web")
+    edge = edge_of(lab, "gw", "web")
     state = f"return cy.getElementById('{edge}').data('state')"
     assert browser.until(lambda: browser.js(state) == "up")
     try:
@@ -129,7 +104,7 @@ def test_failing_expectation_is_red_after_a_check(browser: Browser, url: str,
     # pc1 -> lan -> gw -> web that packets crossed are green.
     assert browser.js("return cy.getElementById('web').hasClass('path-bad')")
     green = browser.js("return cy.edges('.path-ok').map(e => e.id())")
-    assert sorted(green) == sorted(_edge(lab, *p) for p in
+    assert sorted(green) == sorted(edge_of(lab, *p) for p in
                                    (("pc1", "lan"), ("gw", "lan"), ("gw", "web")))
 
 
@@ -141,7 +116,7 @@ def test_actions_from_the_page(browser: Browser, url: str, lab: Plan) -> None:
     from selenium.webdriver.common.by import By
 
     browser.open(url, lab.lab)
-    edge = _edge(lab, "gw", "web")
+    edge = edge_of(lab, "gw", "web")
     browser.js(f"const e = cy.getElementById('{edge}'); e.select(); e.emit('tap');")
     gw = lab.node("gw")
     ifname = next(i.name for i in gw.interfaces if i.peer.node == "web")

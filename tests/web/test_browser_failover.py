@@ -5,7 +5,6 @@ bundled OSPF failover lab, the last `netlab check` shown when the page opens, th
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -13,6 +12,7 @@ import pytest
 from netlab.topology import library
 from tests.support.cli import run
 from tests.web.browser import Browser, missing
+from tests.web.shared import edge_of
 
 if TYPE_CHECKING:
     from netlab.plan.model import Plan
@@ -28,32 +28,7 @@ def lab(deploy) -> Plan:  # type: ignore[no-untyped-def]
     return deploy(text.replace('name = "failover"', 'name = "{name}"'))
 
 
-@pytest.fixture(scope="module")
-def url(lab: Plan) -> Iterator[str]:
-    from netlab.web.server import Background, make_app
-    from netlab.web.source import ApiSource
 
-    server = Background(make_app(ApiSource(), "test-token"))
-    try:
-        yield server.url
-    finally:
-        server.stop()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    b = Browser()
-    try:
-        yield b
-    finally:
-        b.close()
-
-
-def _edge(lab: Plan, a: str, b: str) -> str:
-    from netlab.plan import wires
-    from netlab.web.view import edge_id
-
-    return edge_id(wires.find(lab, a, b).index)
 
 
 def _pc1_pc2(browser: Browser) -> dict[str, Any] | None:
@@ -79,8 +54,8 @@ def test_the_path_moves_to_r3_when_the_primary_is_cut(browser: Browser, url: str
     assert before["origin"] == "cli" and before["passed"], before
     assert "by netlab check" in browser.driver.find_element(By.ID, "check-sum").text
     assert "r2" in before["path"]["nodes"] and "r3" not in before["path"]["nodes"]
-    assert _edge(lab, "r1", "r2") in before["path"]["edges"]
-    primary = _edge(lab, "r1", "r2")
+    assert edge_of(lab, "r1", "r2") in before["path"]["edges"]
+    primary = edge_of(lab, "r1", "r2")
     state = f"return cy.getElementById('{primary}').data('state')"
     try:
         done = run("link", "r1", "r2", "down", "--lab", lab.lab, env=env)
@@ -106,7 +81,7 @@ def _through_r3(browser: Browser, lab: Plan, shown: dict[str, Any]) -> None:
     path = shown["path"]
     assert path is not None and path["reached"], shown
     assert [n for n in path["nodes"] if n in ("r1", "r2", "r3")] == ["r1", "r3", "r2"]
-    detour, primary = [_edge(lab, "r1", "r3"), _edge(lab, "r3", "r2")], _edge(lab, "r1", "r2")
+    detour, primary = [edge_of(lab, "r1", "r3"), edge_of(lab, "r3", "r2")], edge_of(lab, "r1", "r2")
     assert all(e in path["edges"] for e in detour) and primary not in path["edges"]
     green = browser.js("return cy.edges('.path-ok').map(e => e.id())")
     assert all(e in green for e in detour) and primary not in green

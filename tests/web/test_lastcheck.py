@@ -15,6 +15,7 @@ import pytest
 from netlab.state import lastcheck
 from netlab.state.layout import StateError
 from tests.support.cli import run
+from tests.web.shared import CHAIN_LAB
 
 if TYPE_CHECKING:
     from netlab.plan.model import Plan
@@ -75,26 +76,7 @@ def test_a_damaged_record_is_no_record(run_dir: Path) -> None:
 
 # --- on a deployed lab: the CLI's check in the page's JSON ------------------------------
 
-LAB = """
-[lab]
-name = "{name}"
-[nodes.a]
-[nodes.r]
-kind = "router"
-[nodes.b]
-[[links]]
-endpoints = ["a", "r"]
-[[links]]
-endpoints = ["r", "b"]
-[[expect]]
-from = "a"
-to = "b"
-[[expect]]
-from = "a"
-to = "b"
-proto = "tcp"
-port = 9
-"""
+LAB = CHAIN_LAB
 
 
 @pytest.fixture(scope="module")

@@ -15,28 +15,11 @@ if TYPE_CHECKING:
     from netlab.plan.model import Plan
     from netlab.web.source import ApiSource
 
+from tests.web.shared import CHAIN_LAB, edge_of
+
 pytestmark = pytest.mark.root
 
-LAB = """
-[lab]
-name = "{name}"
-[nodes.a]
-[nodes.r]
-kind = "router"
-[nodes.b]
-[[links]]
-endpoints = ["a", "r"]
-[[links]]
-endpoints = ["r", "b"]
-[[expect]]
-from = "a"
-to = "b"
-[[expect]]
-from = "a"
-to = "b"
-proto = "tcp"
-port = 9
-"""
+LAB = CHAIN_LAB
 
 
 @pytest.fixture(scope="module")
@@ -52,12 +35,6 @@ def source() -> ApiSource:
     yield s
     s.close()
 
-
-def _edge(lab: Plan, a: str, b: str) -> str:
-    from netlab.plan import wires
-    from netlab.web.view import edge_id
-
-    return edge_id(wires.find(lab, a, b).index)
 
 
 def _until(source: ApiSource, lab: str, edge: str, ok: Callable[[dict], bool],
@@ -82,7 +59,7 @@ def _ip_state(lab: Plan, node: str, ifname: str) -> str:
 def test_sample_sees_every_wire_and_its_traffic(lab: Plan, source: ApiSource) -> None:
     assert lab.lab in source.names()
     first = source.sample(lab.lab)
-    assert set(first["edges"]) == {_edge(lab, "a", "r"), _edge(lab, "r", "b")}
+    assert set(first["edges"]) == {edge_of(lab, "a", "r"), edge_of(lab, "r", "b")}
     assert all(e["state"] == "up" for e in first["edges"].values())
     assert first["drift"] == [] and first["error"] == ""
     # 50 pings of 1000 bytes from a to b in ~0.5 s: both wires carry them.
@@ -94,14 +71,14 @@ def test_sample_sees_every_wire_and_its_traffic(lab: Plan, source: ApiSource) ->
         now = source.sample(lab.lab)
     finally:
         ping.wait(10)
-    a_end, r_end = now["edges"][_edge(lab, "a", "r")]["ends"]
+    a_end, r_end = now["edges"][edge_of(lab, "a", "r")]["ends"]
     assert a_end["tx_packets"] > 10 and a_end["tx_bytes"] > 10_000
     assert r_end["rx_packets"] > 10
     assert a_end["counters"]["tx_bytes"] >= a_end["tx_bytes"] * 0.4
 
 
 def test_link_actions_and_cut_state(lab: Plan, source: ApiSource) -> None:
-    edge = _edge(lab, "r", "b")
+    edge = edge_of(lab, "r", "b")
     said = source.link(lab.lab, "r", "b", "down", {})
     assert said.endswith(": down")
     assert _ip_state(lab, "r", lab.node("r").interfaces[1].name) == "down"  # the witness
@@ -126,7 +103,7 @@ def test_a_link_downed_elsewhere_shows_at_the_next_sample(lab: Plan,
                                                           source: ApiSource) -> None:
     """Taken down by hand (not `netlab link`): down, not cut; status is read only every
     second or so, the flags at every sample."""
-    edge = _edge(lab, "a", "r")
+    edge = edge_of(lab, "a", "r")
     source.sample(lab.lab)
     a = lab.node("a")
     subprocess.run(["ip", "-n", a.netns, "link", "set", a.interfaces[0].name, "down"],
@@ -160,7 +137,7 @@ def test_check_draws_where_each_expectation_went(lab: Plan, source: ApiSource) -
     out = source.check(lab.lab)
     ok, bad = out["results"]
     assert ok["passed"] and ok["path"]["nodes"] == ["a", "r", "b"]
-    assert ok["path"]["edges"] == [_edge(lab, "a", "r"), _edge(lab, "r", "b")]
+    assert ok["path"]["edges"] == [edge_of(lab, "a", "r"), edge_of(lab, "r", "b")]
     assert not bad["passed"] and bad["path"]["stopped_at"] == "b"  # tcp/9 closed at b
     source.link(lab.lab, "r", "b", "down", {})
     try:
@@ -168,4 +145,4 @@ def test_check_draws_where_each_expectation_went(lab: Plan, source: ApiSource) -
     finally:
         source.link(lab.lab, "r", "b", "up", {})
     assert not cut["passed"]
-    assert cut["path"]["stopped_at"] == "r" and cut["path"]["blocked"] == [_edge(lab, "r", "b")]
+    assert cut["path"]["stopped_at"] == "r" and cut["path"]["blocked"] == [edge_of(lab, "r", "b")]
