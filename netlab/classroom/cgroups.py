@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from netlab.errors import NetlabError, UsageError
+from netlab.linux.mounts import unescape
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 BASE_ENV = "NETLAB_CGROUP"  # a delegated v2 group netlab may create its groups in
@@ -87,7 +88,7 @@ def _mounts(mounts: Path) -> list[tuple[str, str, set[str]]]:
         for line in mounts.read_text().splitlines():
             parts = line.split()
             if len(parts) >= 4 and parts[2] in ("cgroup", "cgroup2"):
-                out.append((parts[1].replace("\\040", " "), parts[2], set(parts[3].split(","))))
+                out.append((unescape(parts[1]), parts[2], set(parts[3].split(","))))
     return out
 
 

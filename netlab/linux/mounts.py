@@ -3,6 +3,7 @@ shared /run/netns, a lab's tmpfs."""
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import errno
 import os
@@ -80,3 +81,54 @@ def ensure_run_dirs(*dirs: str) -> None:
     for d in dirs:
         if not is_mount_shared(d):
             make_shared_dir(d)
+
+
+# --- mount API (open_tree, move_mount) -------------------------------------------------
+
+_SYS_OPEN_TREE = 428  # the same number on every architecture (new syscalls are unified)
+_SYS_MOVE_MOUNT = 429
+OPEN_TREE_CLONE = 1
+AT_RECURSIVE = 0x8000
+MOVE_MOUNT_F_EMPTY_PATH = 0x4
+AT_FDCWD = -100
+_libc.syscall.restype = ctypes.c_long
+
+
+def open_tree(path: str) -> int:
+    """A detached copy of the mount at `path`, attachable anywhere (even after `path`
+    itself is detached from this namespace)."""
+    fd = _libc.syscall(_SYS_OPEN_TREE, AT_FDCWD, path.encode(),
+                       ctypes.c_uint(OPEN_TREE_CLONE | os.O_CLOEXEC))
+    if fd < 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"open_tree {path}: {os.strerror(err)}", path)
+    return int(fd)
+
+
+def move_mount(fd: int, target: str) -> None:
+    ret = _libc.syscall(_SYS_MOVE_MOUNT, fd, b"", AT_FDCWD, target.encode(),
+                        ctypes.c_uint(MOVE_MOUNT_F_EMPTY_PATH))
+    if ret != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"move_mount {target}: {os.strerror(err)}", target)
+
+
+def detach_under(prefixes: list[str]) -> None:
+    """Detach (lazily, with their submounts) the mounts of this thread's namespace at or
+    under any of `prefixes`, outermost first."""
+    points = []
+    with open("/proc/thread-self/mountinfo") as f:
+        for line in f:
+            mp = unescape(line.split()[4])
+            if any(mp == p or mp.startswith(p.rstrip("/") + "/") for p in prefixes):
+                points.append(mp)
+    for mp in sorted(points, key=lambda p: p.count("/")):
+        with contextlib.suppress(OSError):  # gone with its parent already
+            umount2(mp, MNT_DETACH)
+
+
+def unescape(field_: str) -> str:
+    """mountinfo writes space, tab, newline and backslash as octal escapes."""
+    for esc, ch in (("\\040", " "), ("\\011", "\t"), ("\\012", "\n"), ("\\134", "\\")):
+        field_ = field_.replace(esc, ch)
+    return field_

@@ -55,11 +55,23 @@ def marker(lab: str, netns: str, token: str) -> str:
     return f"netlab {lab} {netns} {token}"
 
 
-def marker_of_lab(text: str | None, lab: str, netns: str) -> bool:
+def marker_of_lab(text: str | None, lab: str, netns: str, run: str | None = None) -> bool:
     """Whether a `lo` alias is netlab's marker for namespace `netns` of lab `lab`, whatever
-    the deploy (names contain no spaces, so the fields cannot run into each other)."""
+    the deploy (names contain no spaces, so the fields cannot run into each other); with
+    `run`, only a deploy from that run directory (token_of_run)."""
     parts = (text or "").split(" ")
-    return len(parts) == 4 and parts[:3] == ["netlab", lab, netns] and bool(parts[3])
+    return (len(parts) == 4 and parts[:3] == ["netlab", lab, netns]
+            and token_of_run(parts[3], run))
+
+
+def token_of_run(token: str, run: str | None) -> bool:
+    """Whether a deploy token ("<run tag>.<random>", state.layout.run_tag) was made from
+    run directory `run` (None: any). A token without a tag (netlab before tags) may be
+    from any run directory: taken, as it always was."""
+    tag, dot, rest = token.rpartition(".")
+    if not dot:
+        return bool(token)
+    return bool(tag and rest) and (run is None or tag == run)
 
 
 def file_marker(lab: str, token: str) -> str:
@@ -67,9 +79,9 @@ def file_marker(lab: str, token: str) -> str:
     return f"netlab {lab} {token}"
 
 
-def file_marker_of_lab(text: str | None, lab: str) -> bool:
+def file_marker_of_lab(text: str | None, lab: str, run: str | None = None) -> bool:
     parts = (text or "").split(" ")
-    return len(parts) == 3 and parts[:2] == ["netlab", lab] and bool(parts[2])
+    return len(parts) == 3 and parts[:2] == ["netlab", lab] and token_of_run(parts[2], run)
 
 
 def set_marker(sock: socket.socket, text: str, lo_up: bool = False) -> None:

@@ -214,8 +214,8 @@ def _take_frames(sock: socket.socket, take: Callable[[Frame], None], count: int 
     try:
         while count is None or seen < count:
             for frame in frames(sock):
-                seen += 1
                 take(frame)
+                seen += 1
                 if count is not None and seen >= count:
                     break
             else:
@@ -224,7 +224,14 @@ def _take_frames(sock: socket.socket, take: Callable[[Frame], None], count: int 
                     break
                 sockets.wait_readable([sock], wait)
     except KeyboardInterrupt:
-        pass  # Ctrl-C is how a capture normally ends
+        # Ctrl-C is how a capture normally ends. Frames the kernel queued before it
+        # (the last reply of a ping that has already returned) belong to the capture:
+        # a busy machine may not have read them yet.
+        for frame in frames(sock):
+            if count is not None and seen >= count:
+                break
+            take(frame)
+            seen += 1
     return seen
 
 

@@ -115,8 +115,8 @@ def _sysctl_value(v: Any, d: Path) -> str | None:
 
 def _token(v: Any, d: Path) -> str | None:
     """A deploy's token (linux/ownership.py: the marker of its namespaces), or a host
-    settings hold's token."""
-    ok = isinstance(v, str) and re.fullmatch(r"[0-9a-f]{8,64}", v)
+    settings hold's token; a deploy's starts with its run directory's tag and a dot."""
+    ok = isinstance(v, str) and re.fullmatch(r"([0-9a-f]{8}\.)?[0-9a-f]{8,64}", v)
     return None if ok else f"is {_show(v)}, not a token"
 
 

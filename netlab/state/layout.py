@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import functools
+import hashlib
 import os
 import stat
 from pathlib import Path
@@ -84,6 +85,14 @@ def trust_run_dir(path: str) -> None:
 
 def _run_dir_path() -> Path:
     return _normalized(os.environ.get(RUN_DIR_ENV) or DEFAULT_RUN_DIR)
+
+
+def run_tag() -> str:
+    """The run directory's mark in the token of every deploy made from it (8 hex digits
+    of its path): a destroy that finds a lab by the markers in its namespaces (its state
+    lost) takes only namespaces deployed from the same run directory, never a lab of the
+    same name deployed from another one (NETLAB_RUN_DIR) under another prefix."""
+    return hashlib.sha256(os.fsencode(str(_run_dir_path()))).hexdigest()[:8]
 
 
 @functools.lru_cache(maxsize=8)

@@ -226,14 +226,30 @@ class ApiSource(Source):
 
 
 def patient_trace(handle: Lab, src: str, dst: str) -> Any:
-    """Lab.trace, tried again once RATELIMIT_S later when no hop answered: routers answer
-    a burst of 6 ICMP errors per destination, then one a second (icmp_ratelimit), so a
-    trace right after a check's probes (or another trace) may hear nothing."""
+    """Lab.trace, tried again once RATELIMIT_S later when no hop answered, or a hop was
+    silent while a later one answered: routers answer a burst of 6 ICMP errors per
+    destination, then one a second (icmp_ratelimit), so a trace right after a check's
+    probes (or another trace) may hear nothing, or nothing from one router on the way,
+    and the path drawn would end there. The retry is kept if it heard more hops."""
     t = handle.trace(src, dst, timeout=0.5)
-    if not t.reached and not any(h.node for h in t.hops):
+    if _silent_hops(t) is not None:
         time.sleep(RATELIMIT_S)
-        t = handle.trace(src, dst, timeout=0.5)
+        again = handle.trace(src, dst, timeout=0.5)
+        if (again.reached, -(_silent_hops(again) or 0)) >= (t.reached, -(_silent_hops(t) or 0)):
+            t = again
     return t
+
+
+def _silent_hops(t: Any) -> int | None:
+    """How many hops were silent before one that answered (or anything at all, when no hop
+    answered); None when nothing was silent that a router's rate limit could explain (a
+    path whose last hops are silent ends in a black hole: asking again changes nothing)."""
+    answered = [h.address is not None for h in t.hops]
+    if not any(answered):
+        return None if t.reached else len(answered) or 1
+    last = max(i for i, a in enumerate(answered) if a)
+    gaps = answered[:last].count(False)
+    return gaps or None
 
 
 def _shown(out: dict[str, Any], record: dict[str, Any]) -> dict[str, Any]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -127,3 +128,29 @@ def test_odd_frames_still_get_a_line() -> None:
     assert describe(bytes(14)).startswith("802.3")
     assert describe(bytes.fromhex("ffffffffffff020000000001" + "88cc") + bytes(40)) == \
         "ethertype 0x88cc, length 54"
+
+
+def test_ctrl_c_keeps_the_frames_already_queued(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ctrl-C while the capture waits: the frames the kernel queued before it (the reply
+    to a ping that has already returned, on a busy machine) are still taken, up to
+    `count`."""
+    from netlab.probes import capture
+
+    queue = [[capture.Frame(b"a", 1, 0), capture.Frame(b"b", 2, 4)],
+             [capture.Frame(b"c", 3, 0), capture.Frame(b"d", 4, 4), capture.Frame(b"e", 5, 0)]]
+
+    def frames(sock: object) -> Iterator[capture.Frame]:
+        yield from queue.pop(0) if queue else []
+
+    def interrupted(socks: object, wait: float) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(capture, "frames", frames)
+    monkeypatch.setattr(capture.sockets, "wait_readable", interrupted)
+    taken: list[bytes] = []
+    assert capture._take_frames(None, lambda f: taken.append(f.data), None, None) == 5  # type: ignore[arg-type]
+    assert taken == [b"a", b"b", b"c", b"d", b"e"]
+    queue[:] = [[capture.Frame(b"a", 1, 0)], [capture.Frame(b"c", 3, 0), capture.Frame(b"d", 4, 4)]]
+    taken.clear()
+    assert capture._take_frames(None, lambda f: taken.append(f.data), 2, None) == 2  # type: ignore[arg-type]
+    assert taken == [b"a", b"c"]

@@ -10,6 +10,7 @@ from typer.testing import CliRunner
 from netlab.cli import app
 from netlab.plan.model import Plan
 from netlab.probes import pingall, trace
+from tests.support import topogen
 from tests.support.netns import kernel_ping
 
 pytestmark = pytest.mark.root
@@ -58,3 +59,13 @@ def test_cli_trace(t4a: Plan) -> None:
     assert out.exit_code == 0
     assert " 1  gw (203.0.113.1)" in out.output and " 2  pc2 (10.0.0.3)" in out.output
     assert runner.invoke(app, ["trace", "pc1", "far"]).exit_code == 1
+
+
+@pytest.mark.host_exclusive  # ten thousand neighbour entries and a flood on both CPUs
+def test_first_pingall_on_a_fresh_100_host_switch_reaches_every_pair(labs) -> None:  # type: ignore[no-untyped-def]
+    """Right after deploy no host knows another: each first request's ARP request is
+    flooded to every port inside the send itself (~1.5 s of sending here). The window
+    for replies opens after the sends, so the default timeout still hears every pair."""
+    plan = labs.lab(topogen.star_lab("{name}", 100))
+    result = pingall(plan)
+    assert result.pairs == 101 * 100 and result.ok, result.failures()[:5]

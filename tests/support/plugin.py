@@ -10,15 +10,18 @@ skipped with the reason; `-m "not root"` selects the pure tests, which need no p
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import shutil
 import subprocess
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+import typer
 
 from tests.support.deploy import Labs
 from tests.support.names import RUN
@@ -28,7 +31,9 @@ from tests.support.traffic import Listeners
 if TYPE_CHECKING:
     from netlab.plan.model import Plan
 
-ROOT_FIXTURES = {"labs", "deploy", "run_dir", "nft_rules"}
+# `users` (tests/rootless) adds Unix users, `classes` (tests/classroom) deploys classes:
+# root's work, which the host lock must see as well.
+ROOT_FIXTURES = {"labs", "deploy", "run_dir", "nft_rules", "users", "classes"}
 # The host lock: root tests share it, tests marked `host_exclusive` (they compare the
 # whole host before and after, or time the machine) hold it alone. It is the machine's,
 # not the run's: pytest-xdist workers and a second suite run at once all take it.
@@ -40,7 +45,10 @@ NOT_ROOT = "needs root (network namespaces); run as root, or select -m 'not root
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Child Pythons (every `netlab` command a test runs as a process: lessons, signals,
+    """The session's settings: a short service settle, pytest-xdist keeping our file order
+    (host_order), typer's CLI built once (_build_cli_once), and a bytecode cache.
+
+    Child Pythons (every `netlab` command a test runs as a process: lessons, signals,
     concurrency) keep their compiled bytecode in one private directory for the session.
     With PYTHONDONTWRITEBYTECODE set (as on the test machines) each child compiled netlab
     and its dependencies anew: about half of a short command's CPU time, on a suite that
@@ -48,11 +56,34 @@ def pytest_configure(config: pytest.Config) -> None:
     # Deploy watches `exec` services for a second (procs.settle_time); the suite's labs
     # need not: a misspelt command still dies within 0.1 s (tests of the second set it).
     os.environ.setdefault("NETLAB_SERVICE_SETTLE", "0.1")
+    if hasattr(config.option, "loadscopereorder"):
+        config.option.loadscopereorder = False  # pytest-xdist keeps host_order's order
     if os.environ.get("PYTHONDONTWRITEBYTECODE") and not os.environ.get("PYTHONPYCACHEPREFIX"):
         cache = tempfile.mkdtemp(prefix="netlab-test-pyc-")
         config.add_cleanup(lambda: shutil.rmtree(cache, ignore_errors=True))
         os.environ["PYTHONPYCACHEPREFIX"] = cache
         del os.environ["PYTHONDONTWRITEBYTECODE"]
+    _build_cli_once()
+
+
+def _build_cli_once() -> None:
+    """typer's CliRunner builds the whole click command tree from the app's signatures on
+    every invoke (~70 ms idle, several times that on a busy machine, hundreds of invokes
+    in the suite); the tree is the same every time: built once per app."""
+    import typer.testing
+
+    build = getattr(typer.testing, "_get_command", None)
+    if build is None or getattr(build, "netlab_cached", False):
+        return
+    built: dict[int, tuple[object, object]] = {}
+
+    def once(app: typer.Typer) -> object:
+        if id(app) not in built:
+            built[id(app)] = (app, build(app))  # the app kept: its id stays its own
+        return built[id(app)][1]
+
+    once.netlab_cached = True  # type: ignore[attr-defined]
+    typer.testing._get_command = once  # type: ignore[attr-defined]
 
 
 def pytest_make_parametrize_id(config: pytest.Config, val: object, argname: str) -> str | None:
@@ -68,11 +99,39 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if ROOT_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.root)
     if os.geteuid() == 0:
+        items[:] = host_order(items)
         return
     skip = pytest.mark.skip(reason=NOT_ROOT)
     for item in items:
         if item.get_closest_marker("root"):
             item.add_marker(skip)
+
+
+def host_order(items: list[pytest.Item]) -> list[pytest.Item]:
+    """The files in the order pytest-xdist hands them out (--dist loadfile takes them in
+    collection order: pytest_configure turns its own reordering off). A test that holds
+    the host alone stops every other root test, so the files that have one come first,
+    each followed by three files with no root test, which other workers run meanwhile;
+    then the other root files, most tests first (a long module fixture starts early);
+    the rest of the pure files last, small units that fill the workers' ends evenly.
+    Tests keep their order inside a file; every worker computes the same order."""
+    files: dict[str, list[pytest.Item]] = {}
+    for item in items:
+        files.setdefault(item.nodeid.split("::", 1)[0], []).append(item)
+
+    def has(name: str, tests: list[pytest.Item]) -> bool:
+        return any(t.get_closest_marker(name) for t in tests)
+
+    alone = [f for f, t in files.items() if has("host_exclusive", t)]
+    shared = sorted((f for f, t in files.items() if f not in alone and has("root", t)),
+                    key=lambda f: -len(files[f]))
+    pure = [f for f in files if f not in alone and f not in shared]
+    order: list[str] = []
+    for f in alone:
+        order += [f, *pure[:3]]
+        del pure[:3]
+    order += shared + pure
+    return [t for f in order for t in files[f]]
 
 
 class _HostLock:
@@ -117,15 +176,31 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None
     Held for one test, its set-up and tear-down included: a module-scoped lab is made and
     removed inside a test's hold, and one that merely stays up between tests changes
     nothing an exclusive test compares before and after."""
+    asked = time.time()
     if os.geteuid() == 0:
         if item.get_closest_marker("host_exclusive"):
             _HOST.hold(fcntl.LOCK_EX)
         elif item.get_closest_marker("root"):
             _HOST.hold(fcntl.LOCK_SH)
+    got = time.time()
     try:
         yield
     finally:
+        mode = _HOST.mode
         _HOST.release()
+        _log_hold(item.nodeid, mode, asked, got)
+
+
+def _log_hold(nodeid: str, mode: int, asked: float, got: float) -> None:
+    """NETLAB_TEST_LOCK_LOG=FILE: a JSON line per test (worker, lock mode, when it asked
+    for the host lock, got it, ended), to see where a parallel suite run waits."""
+    path = os.environ.get("NETLAB_TEST_LOCK_LOG")
+    if path:
+        line = {"worker": os.environ.get("PYTEST_XDIST_WORKER", "-"), "test": nodeid,
+                "mode": {fcntl.LOCK_EX: "ex", fcntl.LOCK_SH: "sh"}.get(mode, "-"),
+                "asked": asked, "got": got, "end": time.time()}
+        with open(path, "a") as f:
+            f.write(json.dumps(line) + "\n")
 
 
 @pytest.fixture

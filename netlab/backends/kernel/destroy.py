@@ -27,6 +27,7 @@ from netlab.errors import NetlabError
 from netlab.linux import mounts, namespaces, netlink, nft, ownership
 from netlab.linux.netns import NETNS_RUN_DIR, netns_path
 from netlab.linux.ownership import Held
+from netlab.state import layout
 from netlab.state.journal import Record, read_record
 from netlab.state.layout import MNT_DIR, PLAN_FILE, UTS_DIR, lab_dir, remove_lab_dir, run_dir
 from netlab.state.locks import lab_lock
@@ -214,6 +215,7 @@ def _prove_by_marker(name: str, held: dict[str, Held], journaled: set[str],
         except FileNotFoundError:
             return []
     found = []
+    run = layout.run_tag()  # a lab of the same name deployed from another run directory
     for ns_name in names:
         path = netns_path(ns_name)
         if path in held or path in journaled:
@@ -221,8 +223,8 @@ def _prove_by_marker(name: str, held: dict[str, Held], journaled: set[str],
         h = ownership.hold(path)
         if h is None:
             ownership.remove_placeholder(
-                path, lambda m: ownership.file_marker_of_lab(m, name))
-        elif ownership.marker_of_lab(h.marker, name, ns_name):
+                path, lambda m: ownership.file_marker_of_lab(m, name, run))
+        elif ownership.marker_of_lab(h.marker, name, ns_name, run):
             held[path] = h
             found.append(ns_name)
         else:

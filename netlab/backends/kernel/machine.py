@@ -19,9 +19,7 @@ Some host directories are made in a node's upper layer before its overlays are m
 
 Every command netlab runs in a node (plan `exec` and `startup`, `netlab exec/shell`, the
 probes that run commands) enters that mount namespace, with /root as its working
-directory: in a thread of this process that joins the node's namespaces before it
-spawns the command (no fork of Python: subprocess can use vfork), or, for `netlab exec`,
-in the CLI process itself.
+directory (entry.py).
 
 How the namespaces are made: a worker thread unshares a "base" mount namespace from the
 host's, in which everything netlab mounts elsewhere (/run/netns pins, every lab's state)
@@ -34,15 +32,12 @@ many labs run, and nothing it mounts propagates back to the host (the base is a 
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import errno
 import os
-import signal
 import stat
 import threading
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING
 
 from netlab.backends.kernel.layers import (
     STATE_DIRS,
@@ -52,10 +47,9 @@ from netlab.backends.kernel.layers import (
     may_list,
     state_dirs,
 )
-from netlab.errors import NamespaceGone, NetlabError, namespace_gone
+from netlab.errors import NetlabError
 from netlab.linux import mounts
 from netlab.linux.mounts import (
-    MNT_DETACH,
     MS_BIND,
     MS_NODEV,
     MS_NOEXEC,
@@ -69,10 +63,6 @@ from netlab.linux.netns import (
     CLONE_FS,
     CLONE_NEWNET,
     CLONE_NEWNS,
-    CLONE_NEWPID,
-    CLONE_NEWUTS,
-    _libc,
-    netns_path,
     setns,
     unshare,
 )
@@ -90,14 +80,6 @@ HOME = "/root"  # where commands run
 # Top-level directories a node's files may not be written into (kernel filesystems,
 # devices, the boot loader's).
 NOT_OVERLAID = ("/proc", "/sys", "/dev", "/boot", "/lost+found")
-# PID 1 of a node with its own PID namespace: mounts the node's /proc (only a process
-# inside the namespace can mount the procfs that shows it), then reaps orphans (dash's
-# `wait` collects any child) and ignores Ctrl-C; ended by SIGKILL from outside, which
-# ends the whole namespace. Its `sleep` child says the mount is done.
-INIT = ('mount -t proc -o nosuid,nodev,noexec proc /proc || exit 1;'
-        ' trap "" INT TERM HUP; while :; do sleep 2147483647 & wait; done')
-
-T = TypeVar("T")
 
 
 class MachineError(NetlabError):
@@ -231,11 +213,11 @@ class Builder:
         try:
             unshare(CLONE_FS | CLONE_NEWNS)  # this thread only: the base
             self.sys_ro = bool(os.statvfs("/sys").f_flag & os.ST_RDONLY)
-            tree = _open_tree(machines_dir(self.lab))
+            tree = mounts.open_tree(machines_dir(self.lab))
             try:
                 mounts.mount(None, "/", None, MS_SLAVE | MS_REC)
-                _detach_under(["/run/netns", str(run_dir()), "/sys"])
-                _move_mount(tree, "/run")
+                mounts.detach_under(["/run/netns", str(run_dir()), "/sys"])
+                mounts.move_mount(tree, "/run")
                 # A clone of a shared mount is its peer: without this, what each node
                 # mounts over /run would propagate to the host's copy and the base.
                 mounts.mount(None, "/run", None, MS_PRIVATE | MS_REC)
@@ -436,243 +418,3 @@ def _write_new(path: str, data: bytes, mode: int) -> None:
 
 
 # --- entering a machine ----------------------------------------------------------------
-
-
-@dataclass
-class Handles:
-    """A node's namespaces, held open: network, UTS, mount, and its init (PID namespace)
-    when it has one. While held, none can be freed or replaced."""
-
-    node: str
-    net: int
-    uts: int
-    mnt: int | None  # None: a lab deployed before nodes had machines
-    pid: int | None = None  # a pidfd of the node's init
-
-    def close(self) -> None:
-        for fd in (self.net, self.uts, self.mnt, self.pid):
-            if fd is not None:
-                os.close(fd)
-
-    def enter(self) -> None:
-        """Put this thread (with its own fs_struct) into the node: its network, UTS and
-        mount namespaces, working directory /root; children it spawns land in the node's
-        PID namespace."""
-        setns(self.net, CLONE_NEWNET)
-        setns(self.uts, CLONE_NEWUTS)
-        if self.mnt is not None:
-            setns(self.mnt, CLONE_NEWNS)
-            with contextlib.suppress(OSError):
-                os.chdir(HOME)
-        if self.pid is not None:
-            setns(self.pid, CLONE_NEWPID)
-
-
-def open_handles(lab: str, node: NodePlan, uts_path: str, init: dict[str, Any] | None,
-                 pid: bool = True) -> Handles:
-    """The node's namespaces, each opened from its pin (NamespaceGone if one is missing:
-    a command never runs half outside its node). pid=False: without its PID namespace
-    (to start the init that makes it)."""
-    from netlab.linux.netns import open_ns
-
-    fds: list[int] = []
-    try:
-        fds.append(open_ns(netns_path(node.netns), CLONE_NEWNET, node.name))
-        fds.append(open_ns(uts_path, CLONE_NEWUTS, node.name))
-        mnt = open_mnt(lab, node.name)
-        if mnt is not None:
-            fds.append(mnt)
-        pidfd = None
-        if node.pid and pid:
-            pidfd = _open_init(init, node.name)
-            fds.append(pidfd)
-        return Handles(node.name, fds[0], fds[1], mnt, pidfd)
-    except BaseException:
-        for fd in fds:
-            os.close(fd)
-        raise
-
-
-def open_mnt(lab: str, node: str) -> int | None:
-    """The node's mount namespace; None for a lab deployed before machines existed (its
-    pin directory is missing), NamespaceGone if the lab has them and this one is gone."""
-    path = pin_path(lab, node)
-    if not os.path.isdir(os.path.dirname(path)):
-        return None
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK)
-    except OSError:
-        raise namespace_gone(path, "mount", node) from None
-    from netlab.linux.netns import ns_type
-
-    if ns_type(fd) != CLONE_NEWNS:
-        os.close(fd)
-        raise namespace_gone(path, "mount", node)
-    return fd
-
-
-def _open_init(init: dict[str, Any] | None, node: str) -> int:
-    """A pidfd of the node's init, checked to be the recorded process (pid and start)."""
-    from netlab.backends.kernel.procs import start_time
-
-    if init is None:
-        raise NamespaceGone(f"node {node}: its PID namespace's init is not recorded; destroy"
-                            " and deploy the lab again")
-    pid = int(init["pid"])
-    try:
-        fd = os.pidfd_open(pid)
-    except OSError:
-        fd = None
-    if fd is None or start_time(pid) != init.get("start"):
-        if fd is not None:
-            os.close(fd)
-        raise NamespaceGone(f"node {node}: its init (pid {pid}) has ended, and with it every"
-                            " process of the node; destroy and deploy the lab again")
-    return fd
-
-
-def in_thread(handles: Handles, fn: Callable[[], T],
-              check: Callable[[], None] | None = None) -> T:
-    """fn() in a new thread that first enters the node (it leaves the namespaces with
-    it): subprocess started there runs in the node. `check` runs in that thread just
-    before it enters (still seeing the host's files)."""
-    result: list[T] = []
-    error: list[BaseException] = []
-
-    def work() -> None:
-        try:
-            unshare(CLONE_FS)  # setns into a mount namespace needs a private fs_struct
-            if check is not None:
-                check()
-            handles.enter()
-            result.append(fn())
-        except BaseException as e:  # handed to the caller
-            error.append(e)
-
-    t = threading.Thread(target=work, name=f"netlab-in-{handles.node}", daemon=True)
-    t.start()
-    t.join()
-    if error:
-        raise error[0]
-    return result[0]
-
-
-def enter_process(handles: Handles) -> None:
-    """Put this single-threaded process into the node, for `netlab exec`/`shell`. With a
-    PID namespace this forks: the child returns (and execs the command, as PID n of the
-    node), the parent waits and exits with the child's status."""
-    handles.enter()
-    if handles.pid is None:
-        return
-    child = os.fork()
-    if child == 0:
-        return
-    from netlab.linux.children import wait_passing_signals
-
-    # The terminal sends Ctrl-C, Ctrl-\ and Ctrl-Z to the command too; `kill` and a closed
-    # terminal are passed on.
-    os._exit(wait_passing_signals(child, (signal.SIGINT, signal.SIGQUIT, signal.SIGTSTP),
-                                  (signal.SIGTERM, signal.SIGHUP)))
-
-
-# --- PID namespace init ----------------------------------------------------------------
-
-
-def start_init(handles: Handles) -> int:
-    """Start the node's init as PID 1 of a new PID namespace; returns its pid (in the
-    host's PID namespace). `wait_inits` then waits for it to have mounted /proc."""
-    import subprocess
-
-    def spawn() -> int:
-        unshare(CLONE_NEWPID)
-        # No preexec function: subprocess can then vfork, ~20x cheaper than forking
-        # this whole Python process per node.
-        p = subprocess.Popen(["/bin/sh", "-c", INIT], stdin=subprocess.DEVNULL,
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                             start_new_session=True, close_fds=True)
-        p.returncode = 0  # never waited for here: keep Popen.__del__ quiet
-        return p.pid
-
-    return in_thread(handles, spawn)
-
-
-def wait_inits(pids: dict[str, int], timeout: float = 10.0) -> None:
-    """Wait until each node's init (node -> pid) has its `sleep` child, i.e. has mounted
-    the node's /proc; MachineError naming the node if one ended or took too long."""
-    import time
-
-    deadline = time.monotonic() + timeout
-    todo = dict(pids)
-    while todo:
-        for node, pid in list(todo.items()):
-            try:
-                with open(f"/proc/{pid}/task/{pid}/children") as f:
-                    kids = f.read().split()
-                with open(f"/proc/{pid}/stat") as f:
-                    zombie = f.read().rsplit(")", 1)[1].split()[0] == "Z"
-            except OSError:
-                kids, zombie = [], True
-            if zombie:
-                raise MachineError(f"node {node}: the init of its PID namespace ended at once"
-                                   " (it could not mount the node's /proc)")
-            for kid in kids:
-                with contextlib.suppress(OSError), open(f"/proc/{kid}/comm") as f:
-                    if f.read().strip() == "sleep":
-                        del todo[node]
-                        break
-        if todo:
-            if time.monotonic() > deadline:
-                raise MachineError(f"nodes {', '.join(sorted(todo))}: the init of their PID"
-                                   f" namespace did not start within {timeout:g} s")
-            time.sleep(0.005)
-
-
-# --- mount API (open_tree, move_mount) -------------------------------------------------
-
-_SYS_OPEN_TREE = 428  # the same number on every architecture (new syscalls are unified)
-_SYS_MOVE_MOUNT = 429
-OPEN_TREE_CLONE = 1
-AT_RECURSIVE = 0x8000
-MOVE_MOUNT_F_EMPTY_PATH = 0x4
-AT_FDCWD = -100
-_libc.syscall.restype = ctypes.c_long
-
-
-def _open_tree(path: str) -> int:
-    """A detached copy of the mount at `path`, attachable anywhere (even after `path`
-    itself is detached from this namespace)."""
-    fd = _libc.syscall(_SYS_OPEN_TREE, AT_FDCWD, path.encode(),
-                       ctypes.c_uint(OPEN_TREE_CLONE | os.O_CLOEXEC))
-    if fd < 0:
-        err = ctypes.get_errno()
-        raise OSError(err, f"open_tree {path}: {os.strerror(err)}", path)
-    return int(fd)
-
-
-def _move_mount(fd: int, target: str) -> None:
-    ret = _libc.syscall(_SYS_MOVE_MOUNT, fd, b"", AT_FDCWD, target.encode(),
-                        ctypes.c_uint(MOVE_MOUNT_F_EMPTY_PATH))
-    if ret != 0:
-        err = ctypes.get_errno()
-        raise OSError(err, f"move_mount {target}: {os.strerror(err)}", target)
-
-
-def _detach_under(prefixes: list[str]) -> None:
-    """Detach (lazily, with their submounts) the mounts of this thread's namespace at or
-    under any of `prefixes`, outermost first."""
-    points = []
-    with open("/proc/thread-self/mountinfo") as f:
-        for line in f:
-            mp = _unescape(line.split()[4])
-            if any(mp == p or mp.startswith(p.rstrip("/") + "/") for p in prefixes):
-                points.append(mp)
-    for mp in sorted(points, key=lambda p: p.count("/")):
-        with contextlib.suppress(OSError):  # gone with its parent already
-            mounts.umount2(mp, MNT_DETACH)
-
-
-def _unescape(field_: str) -> str:
-    """mountinfo writes space, tab, newline and backslash as octal escapes."""
-    for esc, ch in (("\\040", " "), ("\\011", "\t"), ("\\012", "\n"), ("\\134", "\\")):
-        field_ = field_.replace(esc, ch)
-    return field_

@@ -222,11 +222,11 @@ def _check_uts(obs: _Observer, node: NodePlan) -> None:
     except NamespaceGone:
         obs.drift.append(f"node {node.name}: UTS namespace {uts} is missing"
                          " (exec refuses to run)")
-    from netlab.backends.kernel import machine
+    from netlab.backends.kernel import entry, machine
 
     # A lab deployed before nodes had machines has no pin directory: nothing to miss.
     try:
-        fd = machine.open_mnt(obs.lab, node.name)
+        fd = entry.open_mnt(obs.lab, node.name)
     except NamespaceGone:
         obs.drift.append(f"node {node.name}: its private machine (mount namespace"
                          f" {machine.pin_path(obs.lab, node.name)}) is missing (exec refuses"

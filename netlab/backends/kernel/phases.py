@@ -33,7 +33,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from netlab.backends.kernel import files, machine, preflight, procs, shaping, uplink
+from netlab.backends.kernel import entry, files, machine, preflight, procs, shaping, uplink
 from netlab.errors import NetlabError
 from netlab.linux import mounts, namespaces, netlink, nft, ownership, sysctl
 from netlab.linux.netns import CLONE_NEWNET, NETNS_RUN_DIR, netns_path, setns
@@ -78,7 +78,7 @@ class Context:
         default_factory=dict)
     cancel: threading.Event = field(default_factory=threading.Event)  # stop the threads
     # This deploy's token, in every namespace's marker and in the placeholders' mark.
-    token: str = field(default_factory=lambda: secrets.token_hex(8))
+    token: str = field(default_factory=lambda: f"{layout.run_tag()}.{secrets.token_hex(6)}")
     interrupts: Interrupts = field(default_factory=lambda: Interrupts())
 
     def ifindex(self, netns: str, ifname: str) -> int:
@@ -391,15 +391,15 @@ def build_machines(ctx: Context) -> None:
     inits = {}
     for node in nodes:
         if node.pid:
-            h = machine.open_handles(lab, node, procs.uts_path(lab, node.name), None, pid=False)
+            h = entry.open_handles(lab, node, procs.uts_path(lab, node.name), None, pid=False)
             try:
-                pid = machine.start_init(h)
+                pid = entry.start_init(h)
             finally:
                 h.close()
             ctx.record.add(kind="init", node=node.name, pid=pid, start=procs.start_time(pid))
             inits[node.name] = pid
             ctx.interrupts.check()
-    machine.wait_inits(inits)
+    entry.wait_inits(inits)
 
 
 # Nodes whose startup commands run at the same time (each waits on its own commands).

@@ -63,7 +63,7 @@ def _marked(path: str, lab: str) -> bool:
     if h is None:
         return False
     h.release()
-    return ownership.marker_of_lab(h.marker, lab, os.path.basename(path))
+    return ownership.marker_of_lab(h.marker, lab, os.path.basename(path), layout.run_tag())
 
 
 def _netns_owners() -> dict[str, str]:

@@ -25,7 +25,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from netlab.backends.kernel import machine
+from netlab.backends.kernel import entry
 from netlab.backends.kernel.files import ETC_NETNS
 from netlab.errors import NetlabError, namespace_gone
 from netlab.linux.mounts import MNT_DETACH, MS_BIND, MS_RDONLY, MS_REC, MS_SLAVE, mount, umount2
@@ -45,7 +45,7 @@ def uts_path(lab: str, node: str) -> str:
     return str(lab_dir(lab) / UTS_DIR / node)
 
 
-def handles(lab: str, node: NodePlan, record: Record | None = None) -> machine.Handles:
+def handles(lab: str, node: NodePlan, record: Record | None = None) -> entry.Handles:
     """The node's namespaces, held open (the caller closes them); NamespaceGone if one
     is missing. `record`: the lab's journal, if the caller has it (for the init's pid)."""
     init = None
@@ -55,10 +55,10 @@ def handles(lab: str, node: NodePlan, record: Record | None = None) -> machine.H
 
             record = read_record(lab)
         init = next((dict(e) for e in record.of("init") if e["node"] == node.name), None)
-    return machine.open_handles(lab, node, uts_path(lab, node.name), init)
+    return entry.open_handles(lab, node, uts_path(lab, node.name), init)
 
 
-def _still_pinned(h: machine.Handles, node: NodePlan) -> None:
+def _still_pinned(h: entry.Handles, node: NodePlan) -> None:
     """NamespaceGone if the node's network pin no longer names the namespace held (the
     lab was destroyed, or the namespace removed, since it was opened)."""
     path = netns_path(node.netns)
@@ -78,12 +78,12 @@ def enter_node(lab: str, node: NodePlan) -> None:
         if h.mnt is None:
             _enter_legacy(h, node)
         else:
-            machine.enter_process(h)
+            entry.enter_process(h)
     finally:
         h.close()
 
 
-def _enter_legacy(h: machine.Handles, node: NodePlan) -> None:
+def _enter_legacy(h: entry.Handles, node: NodePlan) -> None:
     """A lab deployed before nodes had machines: network and UTS namespaces, and a mount
     namespace of this process's own where /etc/netns/<ns>/* covers /etc/* (as `ip netns
     exec` does) and /sys shows the node's interfaces."""
@@ -111,7 +111,7 @@ def _in_node(lab: str, node: NodePlan, spawn: Callable[[], T],
     """spawn() in a thread inside the node (see the module docstring)."""
     h = handles(lab, node, record)
     try:
-        return machine.in_thread(h, spawn, lambda: _still_pinned(h, node))
+        return entry.in_thread(h, spawn, lambda: _still_pinned(h, node))
     finally:
         h.close()
 

@@ -63,6 +63,7 @@ def _host_state() -> dict[str, str]:
     return out
 
 
+@pytest.mark.host_exclusive  # the whole of /etc, /run and /var: no user made meanwhile
 def test_writes_stay_in_the_node_and_destroy_leaves_the_host_as_it_was(labs) -> None:  # type: ignore[no-untyped-def]
     name = unique_name("tm")
     before = _host_state()

@@ -366,3 +366,36 @@ def test_proving_a_namespace_never_moves_the_main_thread(monkeypatch: pytest.Mon
         assert moved == []
     finally:
         _sh("ip", "netns", "del", name)
+
+
+def test_destroy_without_state_leaves_a_same_named_lab_of_another_run_directory(
+        tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Two run directories (NETLAB_RUN_DIR), a lab of the same name in each under its own
+    prefix; the second's state is lost. Its destroy finds its own namespaces by their
+    markers and never the first one's, which stays whole until its own destroy."""
+    lab = _name()
+    dirs = {k: tmp_path_factory.mktemp(f"run{k}") for k in "ab"}
+    env = {k: {**os.environ, "NETLAB_RUN_DIR": str(d)} for k, d in dirs.items()}
+    text = TWO.replace("{name}", lab)
+    files = {}
+    for k in "ab":
+        files[k] = tmp_path_factory.mktemp(f"topo{k}") / f"{lab}.toml"
+        files[k].write_text(text.replace("[nodes.a]", f'prefix = "{lab}{k}"\n[nodes.a]'))
+    try:
+        for k in "ab":
+            r = cli("deploy", str(files[k]), env=env[k])
+            assert r.returncode == 0, r.stderr
+        mine = {f"{lab}{k}-{n}" for k in "ab" for n in "ab"}
+        assert mine <= _netns_list()
+        host.unmount_all(dirs["b"] / lab)
+        subprocess.run(["rm", "-rf", "--", str(dirs["b"] / lab)], check=True)
+        r = cli("destroy", lab, env=env["b"])
+        assert r.returncode == 0 and "2 namespaces" in r.stdout, r.stdout + r.stderr
+        assert {f"{lab}a-a", f"{lab}a-b"} <= _netns_list()
+        assert not {f"{lab}b-a", f"{lab}b-b"} & _netns_list()
+        r = cli("destroy", lab, env=env["a"])
+        assert r.returncode == 0 and not mine & _netns_list(), r.stdout + r.stderr
+    finally:
+        for k in "ab":
+            cli("destroy", lab, env=env[k])
+            host.unmount_all(dirs[k])
