@@ -44,6 +44,11 @@ class Backend(Protocol):
         Changes nothing; `validate` and `deploy` show them (errors: exit 2)."""
         ...
 
+    def built(self, plan: Plan) -> Plan:
+        """The plan as this backend builds it (what `netlab plan` shows): the same plan,
+        or one with what the backend does its own way (the rootless uplink's addresses)."""
+        ...
+
     # --- life cycle --------------------------------------------------------------------
     def deploy(self, plan: Plan, force: bool = False) -> None: ...
 

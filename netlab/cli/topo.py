@@ -47,12 +47,14 @@ def plan(
     as_json: Annotated[bool, typer.Option("--json", help="Print the plan as JSON.")] = False,
 ) -> None:
     """Show everything deploy would create, without touching the system."""
+    from netlab import backends
     from netlab.plan.render import plan_text
 
     with friendly_errors():
         topo = _load(file)
         print_warnings(topo.path, topo.warnings)
-        typer.echo(topo.plan.to_json() if as_json else plan_text(topo.plan), nl=False)
+        built = backends.get().built(topo.plan)  # as this user's deploy would make it
+        typer.echo(built.to_json() if as_json else plan_text(built), nl=False)
 
 
 def graph(

@@ -45,6 +45,10 @@ class FakeBackend:
     def names(self) -> list[str]:
         return [c[0] for c in self.calls]
 
+    def built(self, plan: Plan) -> Plan:
+        self._note("built", plan.lab)
+        return plan
+
     def preflight(self, model: Any, plan: Plan | None = None) -> list[Any]:
         self._note("preflight", model.lab.name, plan is not None)
         return list(self.machine)

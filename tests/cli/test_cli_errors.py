@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow  # tests/support/plugin.py: handed out early
+
 REPO = Path(__file__).resolve().parents[2]
 ARP = str(REPO / "topologies" / "arp.toml")
 MARKUP = "[/link] [hard] [bold red]x"

@@ -23,6 +23,8 @@ from tests.compile.test_firewall import topo as literal_topo
 from tests.support.names import run_prefix
 from tests.support.netns import netns_exec
 
+pytestmark = pytest.mark.slow  # tests/support/plugin.py: handed out early
+
 P = run_prefix("t6")  # this run's lab names: two runs at once never share one
 
 CHAIN = ('chain forward {\n    type filter hook forward priority filter; policy drop;\n'

@@ -44,6 +44,8 @@ from netlab.topology import library
 from tests.labs.labtools import DYNAMIC_LABS
 from tests.support.names import renamed_copy, renamed_text, run_prefix, toml_dumps
 
+pytestmark = pytest.mark.slow  # tests/support/plugin.py: handed out early
+
 REPO = Path(__file__).resolve().parents[2]
 TUTORIAL = REPO / "docs" / "tutorial.md"
 PREFIX = run_prefix("t7")  # this run's: 6 characters, room for 6 of a lab's name

@@ -24,6 +24,8 @@ from tests.labs.labtools import DYNAMIC_LABS
 from tests.support.deploy import Labs
 from tests.support.names import renamed_copy, unique_name
 
+pytestmark = pytest.mark.slow  # tests/support/plugin.py: handed out early
+
 ROUTING_LABS = DYNAMIC_LABS
 
 

@@ -191,3 +191,22 @@ def test_ending_the_holder_removes_only_its_own_record(tmp_path, monkeypatch):
             sleeper.kill()
             sleeper.wait()
     os.close(lock)
+
+
+def test_plan_shows_the_uplink_as_the_users_deploy_makes_it(monkeypatch, tmp_path):
+    """`netlab plan` as a student (the rootless backend) shows slirp4netns's addresses,
+    the ones deploy gives the uplink without root; as root, the host veth's."""
+    from tests.support import topogen
+    from tests.support.cli import netlab
+
+    f = tmp_path / "up.toml"
+    f.write_text(topogen.with_uplink((TOPOLOGIES / "natgw.toml").read_text()) or "")
+    monkeypatch.setattr(backends, "DEFAULT", "kernel")
+    root = netlab(monkeypatch, "plan", str(f))
+    monkeypatch.setattr(backends, "DEFAULT", "userns")
+    user = netlab(monkeypatch, "plan", str(f))
+    as_json = netlab(monkeypatch, "plan", str(f), "--json")
+    assert root.code == user.code == as_json.code == 0, user.output
+    assert "uplink" in root.stdout and "10.0.2.100/24" not in root.stdout
+    assert "10.0.2.100/24" in user.stdout and "via 10.0.2.2" in user.stdout, user.stdout
+    assert '"node_address": "10.0.2.100/24"' in as_json.stdout.replace('":"', '": "')

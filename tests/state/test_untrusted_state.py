@@ -29,6 +29,8 @@ from tests.support.cli import no_traceback
 from tests.support.cli import run as cli
 from tests.support.names import run_prefix
 
+pytestmark = pytest.mark.slow  # tests/support/plugin.py: handed out early
+
 P = run_prefix("t5")  # this run's lab names: two runs at once never share one
 
 TWO_NODES = 'lab.name = "{name}"\nnodes.a = {{}}\nnodes.b = {{}}\n' \

@@ -112,8 +112,9 @@ def host_order(items: list[pytest.Item]) -> list[pytest.Item]:
     collection order: pytest_configure turns its own reordering off). A test that holds
     the host alone stops every other root test, so the files that have one come first,
     each followed by three files with no root test, which other workers run meanwhile;
-    then the other root files, most tests first (a long module fixture starts early);
-    the rest of the pure files last, small units that fill the workers' ends evenly.
+    then the other root files, most tests first; the rest of the pure files last, small
+    units that fill the workers' ends evenly. In each group the files marked `slow` (a
+    minute or more in all) come first: a long unit started last would end the run alone.
     Tests keep their order inside a file; every worker computes the same order."""
     files: dict[str, list[pytest.Item]] = {}
     for item in items:
@@ -122,10 +123,13 @@ def host_order(items: list[pytest.Item]) -> list[pytest.Item]:
     def has(name: str, tests: list[pytest.Item]) -> bool:
         return any(t.get_closest_marker(name) for t in tests)
 
+    def slow_first(names: list[str]) -> list[str]:
+        return sorted(names, key=lambda f: not has("slow", files[f]))  # stable
+
     alone = [f for f, t in files.items() if has("host_exclusive", t)]
-    shared = sorted((f for f, t in files.items() if f not in alone and has("root", t)),
-                    key=lambda f: -len(files[f]))
-    pure = [f for f in files if f not in alone and f not in shared]
+    shared = slow_first(sorted((f for f, t in files.items() if f not in alone and has("root", t)),
+                               key=lambda f: -len(files[f])))
+    pure = slow_first([f for f in files if f not in alone and f not in shared])
     order: list[str] = []
     for f in alone:
         order += [f, *pure[:3]]

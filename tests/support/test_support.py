@@ -117,3 +117,24 @@ def test_plan_from_keeps_a_unique_name_that_starts_like_a_run_prefix() -> None:
         name = unique_name("t")
     assert plan_from(text, name).lab == name
     assert plan_from(text, "t3exec").lab == (run_prefix("t3") + "exec")[:12]
+
+
+def test_host_order_runs_exclusive_files_beside_pure_ones_and_slow_files_early() -> None:
+    """The order xdist hands files out in (plugin.host_order): each file with a
+    host_exclusive test followed by three pure files, slow files first in their group,
+    tests kept together and in their order."""
+    from types import SimpleNamespace
+
+    from tests.support.plugin import host_order
+
+    def item(nodeid: str, *marks: str) -> SimpleNamespace:
+        return SimpleNamespace(nodeid=nodeid,
+                               get_closest_marker=lambda name: name if name in marks else None)
+
+    items = [item("p1.py::a"), item("r1.py::a", "root"), item("x1.py::a", "root"),
+             item("x1.py::b", "root", "host_exclusive"), item("p2.py::a"),
+             item("r2.py::a", "root", "slow"), item("p3.py::a", "slow"), item("p4.py::a"),
+             item("p5.py::a"), item("r1.py::b", "root")]
+    order = [i.nodeid for i in host_order(items)]  # type: ignore[arg-type]
+    assert order == ["x1.py::a", "x1.py::b", "p3.py::a", "p1.py::a", "p2.py::a",
+                     "r2.py::a", "r1.py::a", "r1.py::b", "p4.py::a", "p5.py::a"]

@@ -33,6 +33,8 @@ from tests.support.topogen import (
     topology_docs,
 )
 
+pytestmark = pytest.mark.slow  # tests/support/plugin.py: handed out early
+
 P = run_prefix("t5")  # this run's lab names: two runs at once never share one
 
 # NETLAB_FUZZ_EXAMPLES=5000 for a deeper run than the suite's default.

@@ -28,6 +28,9 @@ class KernelBackend:
 
     name = "kernel"
 
+    def built(self, plan: Plan) -> Plan:
+        return plan
+
     def preflight(self, model: TopologyFile, plan: Plan | None = None) -> list[Problem]:
         from netlab.backends.kernel.machine import problems as machine_problems
         from netlab.backends.kernel.preflight import frr_problems, sysctl_problems

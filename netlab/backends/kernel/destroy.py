@@ -19,6 +19,7 @@ import json
 import os
 import signal
 import stat
+import time
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -232,6 +233,9 @@ def _prove_by_marker(name: str, held: dict[str, Held], journaled: set[str],
     return found
 
 
+PROCESS_EXIT_WAIT = 3.0  # seconds destroy waits for the lab's killed processes to be gone
+
+
 def _end_processes(record: Record, held: dict[str, Held], rep: Report) -> None:
     """The journaled processes (by pid and start time), then any other process living in
     a proven namespace: journaled too late (deploy killed inside its start), one that
@@ -245,10 +249,21 @@ def _end_processes(record: Record, held: dict[str, Held], rep: Report) -> None:
                 os.kill(init["pid"], signal.SIGKILL)
                 rep.processes += 1
     ids = {(h.dev, h.ino) for h in held.values()}  # held: no other namespace has these
-    for pid in procs.in_namespaces(ids) if ids else []:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
-            rep.processes += 1
+    if not ids:
+        return
+    # Until none is left: a killed process is still in its namespace until its exit is
+    # done (under load, after destroy would have returned), and a fork that raced the
+    # scan (an init's loop starting its next `sleep`) is found by the next one.
+    killed: set[int] = set()
+    deadline = time.monotonic() + PROCESS_EXIT_WAIT
+    while (left := procs.in_namespaces(ids)) and time.monotonic() < deadline:
+        for pid in left:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+                if pid not in killed:
+                    killed.add(pid)
+                    rep.processes += 1
+        time.sleep(0.005)
 
 
 def _unpin_uts(name: str, record: Record) -> None:

@@ -415,6 +415,3 @@ def _write_new(path: str, data: bytes, mode: int) -> None:
         os.write(fd, data)
     finally:
         os.close(fd)
-
-
-# --- entering a machine ----------------------------------------------------------------

@@ -42,6 +42,12 @@ class UsernsBackend(KernelBackend):
 
     name = "userns"
 
+    def built(self, plan: Plan) -> Plan:
+        """The uplink as slirp4netns makes it (uplink.rootless_plan)."""
+        from netlab.backends.userns import uplink
+
+        return uplink.rootless_plan(plan)
+
     def preflight(self, model: TopologyFile, plan: Plan | None = None) -> list[Problem]:
         from netlab.backends.userns import uplink
 

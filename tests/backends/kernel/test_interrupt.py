@@ -19,7 +19,7 @@ from tests.support.cli import run as cli
 from tests.support.host import leftovers, marker, netns_inodes, pids_in, settled_leftovers
 from tests.support.names import run_prefix
 
-pytestmark = pytest.mark.root
+pytestmark = [pytest.mark.root, pytest.mark.slow]
 
 P = run_prefix("t5")  # this run's lab names: two runs at once never share one
 
