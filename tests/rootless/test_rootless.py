@@ -16,8 +16,6 @@ import pytest
 from tests.rootless.conftest import User, lab_name, need_root
 from tests.support import hostsnap
 
-pytestmark = pytest.mark.host_exclusive  # compares the host before and after
-
 
 def _ok(r: subprocess.CompletedProcess[str]) -> str:
     assert r.returncode == 0, f"exit {r.returncode}\n{r.stdout}\n{r.stderr}"
@@ -65,6 +63,7 @@ def _changes(before: dict[str, object], after: dict[str, object], names: list[st
     return hostsnap.diff(before, after, only="|".join(names))
 
 
+@pytest.mark.host_exclusive  # compares the host before and after
 def test_every_verb_as_a_user_and_the_host_untouched(users: tuple[User, User], labfile):
     a, _ = users
     name = lab_name()
@@ -226,6 +225,7 @@ def test_uplink_is_refused_before_anything_is_built(users: tuple[User, User], la
     _idle(a)
 
 
+@pytest.mark.root  # the host lock: run beside other root tests, never an exclusive one
 def test_root_with_rootless_flag(tmp_path: Path, labfile) -> None:
     """Root can ask for the rootless mode: the lab then lives in root's own user
     namespace, not in /run/netlab and /run/netns."""
